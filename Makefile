@@ -1,0 +1,37 @@
+# Everything runs in .venv, created on first use: `make test` and `make train`
+# work on a fresh machine with nothing run before them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TAGGER := $(VENV)/bin/talent-tagger
+
+.PHONY: install test test-fast gold labelstudio clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+## test: the whole suite, real Label Studio server included (what CI runs)
+test: install
+	$(PY) -m pytest -q
+
+## test-fast: skip the tests marked slow
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+## gold: rebuild seeds/annotations/*.json from the markup in seeds/gold and seeds/written
+gold: install
+	$(PY) -m train.gold
+
+## labelstudio: start a local Label Studio (http://127.0.0.1:8080, data in .labelstudio/)
+labelstudio: install
+	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/.labelstudio DJANGO_DB=sqlite \
+	  $(VENV)/bin/label-studio start --no-browser --internal-host 127.0.0.1 --port 8080
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,21 @@
+"""The `talent-tagger` command line: one command per module, registered here."""
+
+from __future__ import annotations
+
+import sys
+
+from train.cli._app import app
+from train.cli import tasks  # noqa: F401  (registers the command)
+from train.errors import InputError
+
+
+def main() -> None:
+    """Entry point: bad input is one line on stderr and exit status 2, never a traceback."""
+    try:
+        app()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,242 @@
+"""Text normalization shared by training and prediction.
+
+Everything the models see goes through :func:`normalize`, and every normalized
+character keeps the index of the original character it came from, so offsets on the
+original text come from the map, never from re-searching strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from opencc import OpenCC
+
+from train.errors import InputError
+
+MAX_CHUNK_CHARS = 400
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹ"
+# A pinyin gloss: one lowercase syllable carrying a tone mark or ü, in ASCII or
+# full-width parentheses, right after a CJK character: 標(biāo) -> 標.
+_GLOSS = re.compile(rf"(?<=[{_CJK}])[(（]([a-z{_TONED}]*[{_TONED}][a-z{_TONED}]*)[)）]")
+_DROP = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
+# Full-width digits, letters, % and the decimal point become ASCII (1:1).
+_HALF = {chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF1A)}
+_HALF.update({chr(c): chr(c - 0xFEE0) for c in range(0xFF21, 0xFF3B)})
+_HALF.update({chr(c): chr(c - 0xFEE0) for c in range(0xFF41, 0xFF5B)})
+_HALF.update({"％": "%", "．": "."})
+_SENTENCE_END = re.compile(r"[。！？；!?;…]+[”’」』)）]*")
+
+# Lines that are page furniture, not article text. Checked on the normalized line.
+_BOILERPLATE = [
+    re.compile(p)
+    for p in (
+        r"版权|(?i:copyright|all rights reserved)|©",
+        r"ICP|公网安备|许可证(编号|号)|备案号",
+        r"^(新闻|服务|投诉|咨询|值班)?热线|举报(电话|邮箱)|联系电话[:：]",
+        r"^[(（]?\s*(文章|稿件|新闻|信息)?来源[:：]",
+        r"^(责任)?编辑[:：]|^(责编|审核|校对|监制|主编|值班编辑|编审)[:：]",
+        r"^【[^】]{1,6}】",
+        r"^(标签|关键词|分享到|扫一扫|上一篇|下一篇|相关新闻|相关阅读|推荐阅读|最新推荐|热门推荐)[:：]?",
+        r"转载|未经(允许|授权|许可)",
+        r"^\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(\s+\d{1,2}:\d{2}(:\d{2})?)?$",
+        r"^(https?://|www\.)\S*$",
+    )
+]
+_BOILERPLATE_MAX = 200  # longer lines are article text even if they mention 版权 or 转载
+_MENU_MAX = 4  # a line this short with no punctuation or digit is a menu item
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> OpenCC:
+    return OpenCC("t2s")
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalized text plus, for each of its characters, the index in the original."""
+
+    text: str
+    offsets: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the normalized text to the original text."""
+        if not 0 <= start < end <= len(self.text):
+            raise ValueError(f"span [{start}, {end}) outside text of length {len(self.text)}")
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+    def __getitem__(self, item: slice) -> Normalized:
+        return Normalized(self.text[item], self.offsets[item])
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One annotation/prediction unit: a paragraph (or chunk of one) of an article."""
+
+    index: int
+    text: str
+    offsets: tuple[int, ...]  # into the article's original text
+    original: str  # the paragraph as it was, before normalization
+
+    @property
+    def orig_start(self) -> int:
+        return self.offsets[0]
+
+    @property
+    def orig_end(self) -> int:
+        return self.offsets[-1] + 1
+
+
+def _to_simplified(chars: list[str], offsets: list[int]) -> tuple[list[str], list[int]]:
+    """OpenCC t2s, keeping the offset map even where a conversion changes length.
+
+    Runs between punctuation are converted whole (phrase-level conversion needs
+    context); a run whose length changes is converted character by character.
+    """
+    cc = _t2s()
+    out_chars: list[str] = []
+    out_offsets: list[int] = []
+    text = "".join(chars)
+    for m in re.finditer(rf"[{_CJK}]+|[^{_CJK}]+", text):
+        run = m.group()
+        if not re.match(rf"[{_CJK}]", run):
+            out_chars.extend(run)
+            out_offsets.extend(offsets[m.start() : m.end()])
+            continue
+        converted = cc.convert(run)
+        if len(converted) == len(run):
+            out_chars.extend(converted)
+            out_offsets.extend(offsets[m.start() : m.end()])
+            continue
+        for i, ch in enumerate(run):
+            for c in cc.convert(ch) or ch:
+                out_chars.append(c)
+                out_offsets.append(offsets[m.start() + i])
+    return out_chars, out_offsets
+
+
+def normalize(original: str, base: int = 0) -> Normalized:
+    """Normalize one piece of text (no line dropping, no splitting).
+
+    Glosses removed, simplified script, full-width digits/letters/% to half-width,
+    whitespace runs collapsed to one space and trimmed. ``base`` is added to every
+    offset, so a slice of a larger text maps straight into that text.
+    """
+    keep = [True] * len(original)
+    for m in _GLOSS.finditer(original):
+        for i in range(m.start(), m.end()):
+            keep[i] = False
+    chars: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(original):
+        if not keep[i] or ch in _DROP:
+            continue
+        if ch.isspace() or ch == "\u3000":
+            if chars and chars[-1] == " ":
+                continue
+            ch = " "
+        chars.append(_HALF.get(ch, ch))
+        offsets.append(base + i)
+    chars, offsets = _to_simplified(chars, offsets)
+    while chars and chars[-1] == " ":
+        chars.pop()
+        offsets.pop()
+    start = 0
+    while start < len(chars) and chars[start] == " ":
+        start += 1
+    return Normalized("".join(chars[start:]), tuple(offsets[start:]))
+
+
+def is_boilerplate(line: str) -> bool:
+    """True for page furniture: copyright, licences, hotlines, editors, menus, timestamps."""
+    if len(line) <= _BOILERPLATE_MAX and any(p.search(line) for p in _BOILERPLATE):
+        return True
+    if len(line) <= _MENU_MAX and not re.search(r"[\d\W_]", line.replace(" ", "")):
+        return True
+    return False
+
+
+def chunk(par: Normalized, max_chars: int = MAX_CHUNK_CHARS) -> list[Normalized]:
+    """Split a long paragraph at sentence ends into pieces of at most ``max_chars``.
+
+    A single sentence longer than the limit is cut at the limit.
+    """
+    if len(par) <= max_chars:
+        return [par]
+    ends = [m.end() for m in _SENTENCE_END.finditer(par.text)]
+    bounds = sorted(set(e for e in ends if e < len(par)) | {len(par)})
+    pieces: list[Normalized] = []
+    start = 0
+    last = 0
+    for end in bounds:
+        if end - start > max_chars and last > start:
+            pieces.append(par[start:last])
+            start = last
+        while end - start > max_chars:
+            pieces.append(par[start : start + max_chars])
+            start += max_chars
+        last = end
+    if start < len(par):
+        pieces.append(par[start:])
+    return [_strip(p) for p in pieces if p.text.strip()]
+
+
+def _strip(par: Normalized) -> Normalized:
+    lead = len(par.text) - len(par.text.lstrip(" "))
+    trail = len(par.text.rstrip(" "))
+    return par[lead:trail]
+
+
+def split_article(original: str, max_chars: int = MAX_CHUNK_CHARS) -> list[Paragraph]:
+    """Normalize an article into paragraphs (one per non-boilerplate line, long ones chunked)."""
+    paragraphs: list[Paragraph] = []
+    for m in re.finditer(r"[^\n\r\u2028\u2029]+", original):
+        line = normalize(m.group(), base=m.start())
+        if not line.text or is_boilerplate(line.text):
+            continue
+        for piece in chunk(line, max_chars):
+            start, end = piece.offsets[0], piece.offsets[-1] + 1
+            paragraphs.append(
+                Paragraph(len(paragraphs), piece.text, piece.offsets, original[start:end])
+            )
+    return paragraphs
+
+
+def decode(data: bytes, source: str) -> str:
+    """Decode an article's bytes: UTF-8 first, else the detected GB18030/Big5/other encoding."""
+    if not data.strip():
+        raise InputError(f"{source}: file is empty")
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{source}: looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_16", "utf_8"]).best()
+    if best is None:
+        best = from_bytes(data).best()
+    if best is None:
+        raise InputError(f"{source}: cannot decode (not UTF-8, GB18030 or Big5 text)")
+    text = str(best)
+    if sum(ch == "\ufffd" for ch in text) > max(3, len(text) // 100):
+        raise InputError(f"{source}: cannot decode (too many invalid bytes for {best.encoding})")
+    return text
+
+
+def read_article(path: str | Path) -> str:
+    """Read one article file with its encoding detected; a one-line InputError on bad files."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    return decode(data, str(path))
