@@ -1,0 +1,1 @@
+"""Fixture: tiny real models (filled in by the training tests)."""
