@@ -100,6 +100,7 @@ class Example:
     paragraph: int
     task_id: int | None = None
     source: str = ""
+    original: str = ""  # the paragraph before normalization, when the task carries it
 
 
 @dataclass
@@ -155,6 +156,7 @@ def _parse_task(task: Any, schema: Schema, where: str) -> Example | None:
         paragraph=int(data.get("paragraph", 0)),
         task_id=task.get("id"),
         source=str(data.get("source", "")),
+        original=str(data.get("original", "")),
     )
 
 

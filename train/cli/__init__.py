@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from train.cli._app import app
-from train.cli import tasks  # noqa: F401  (registers the command)
+from train.cli import stats, tasks  # noqa: F401  (each module registers its command)
 from train.errors import InputError
 
 
