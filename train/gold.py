@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import InputError
-from train.labelstudio import Schema, Span, annotation_results, load_schema, task_data
+from train.labelstudio import Schema, Span, export_task, load_schema, task_data
 from train.text import read_article, split_article
 
 _SPAN = re.compile(r"\{\{([A-Z_]+)\|([^{}|]+)\}\}")
 _CLASSES = re.compile(r"\s*##\s*([A-Z ]*)$")
-_EXPORT_TIME = "2026-01-01T00:00:00.000000Z"
 
 
 @dataclass(frozen=True)
@@ -72,37 +71,6 @@ def parse_line(line: str, schema: Schema, where: str) -> MarkedLine:
     return MarkedLine(text, tuple(spans), classes)
 
 
-def _task(task_id: int, data: dict[str, Any], spans: list[Span], classes: tuple[str, ...]) -> dict[str, Any]:
-    """One task in the shape Label Studio's JSON export has."""
-    return {
-        "id": task_id,
-        "data": data,
-        "annotations": [
-            {
-                "id": task_id,
-                "completed_by": 1,
-                "result": annotation_results(spans, classes, data["text"]),
-                "was_cancelled": False,
-                "ground_truth": True,
-                "created_at": _EXPORT_TIME,
-                "updated_at": _EXPORT_TIME,
-                "lead_time": 0,
-                "task": task_id,
-                "project": 1,
-            }
-        ],
-        "predictions": [],
-        "meta": {},
-        "created_at": _EXPORT_TIME,
-        "updated_at": _EXPORT_TIME,
-        "inner_id": task_id,
-        "total_annotations": 1,
-        "cancelled_annotations": 0,
-        "total_predictions": 0,
-        "project": 1,
-    }
-
-
 def build_seed_gold(article: Path, markup: Path, first_id: int, schema: Schema) -> list[dict[str, Any]]:
     """Tasks for one real article from its normalized-markup gold file."""
     paragraphs = split_article(read_article(article))
@@ -117,7 +85,7 @@ def build_seed_gold(article: Path, markup: Path, first_id: int, schema: Schema) 
             at = next((k for k, (a, b) in enumerate(zip(marked.text, par.text)) if a != b), min(len(marked.text), len(par.text)))
             raise InputError(f"{where}: text differs from paragraph {par.index} at char {at}: {marked.text[at:at + 15]!r} vs {par.text[at:at + 15]!r}")
         data = task_data(article.stem, article.name, par)
-        tasks.append(_task(first_id + i, data, list(marked.spans), marked.classes))
+        tasks.append(export_task(first_id + i, data, list(marked.spans), marked.classes))
     return tasks
 
 
@@ -160,7 +128,7 @@ def build_written(markup: Path, first_id: int, schema: Schema) -> list[dict[str,
             classes = next(c for a, b, c in line_classes if a <= first < b + 1)
             if len(par.text) > 420:
                 raise InputError(f"{where}: paragraph longer than a task; split it")
-            tasks.append(_task(first_id + len(tasks), task_data(article_id, "written", par), par_spans, classes))
+            tasks.append(export_task(first_id + len(tasks), task_data(article_id, "written", par), par_spans, classes))
         if placed != len(spans):
             lost = [original[s.start:s.end] for s in spans if not any(p.orig_start <= s.start and s.end <= p.orig_end for p in paragraphs)]
             raise InputError(f"{markup}: article {article_id}: spans in dropped or split text: {lost[:3]}")

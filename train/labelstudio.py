@@ -249,3 +249,38 @@ def annotation_results(spans: Iterable[Span], classes: Iterable[str], text: str)
             }
         )
     return results
+
+
+
+_EXPORT_TIME = "2026-01-01T00:00:00.000000Z"
+
+
+def export_task(task_id: int, data: dict[str, Any], spans: list[Span], classes: tuple[str, ...]) -> dict[str, Any]:
+    """One annotated task in the shape of Label Studio's JSON export (for gold built outside the server)."""
+    return {
+        "id": task_id,
+        "data": data,
+        "annotations": [
+            {
+                "id": task_id,
+                "completed_by": 1,
+                "result": annotation_results(spans, classes, data["text"]),
+                "was_cancelled": False,
+                "ground_truth": True,
+                "created_at": _EXPORT_TIME,
+                "updated_at": _EXPORT_TIME,
+                "lead_time": 0,
+                "task": task_id,
+                "project": 1,
+            }
+        ],
+        "predictions": [],
+        "meta": {},
+        "created_at": _EXPORT_TIME,
+        "updated_at": _EXPORT_TIME,
+        "inner_id": task_id,
+        "total_annotations": 1,
+        "cancelled_annotations": 0,
+        "total_predictions": 0,
+        "project": 1,
+    }
