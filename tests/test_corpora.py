@@ -1,0 +1,54 @@
+"""The shared public corpora read into spans, mapped labels and Label Studio exports."""
+
+import json
+from itertools import islice
+
+import pytest
+
+from conftest import SHARED
+from train.corpora import LABEL_MAPS, mapped_examples, read_corpus_file, to_labelstudio_export
+from train.errors import InputError
+from train.labelstudio import load_schema, read_export
+
+CORPORA = SHARED / "corpora"
+
+
+def test_cluener_end_offsets_are_inclusive_in_the_file_and_exclusive_here():
+    text, spans = next(read_corpus_file(CORPORA / "cluener2020" / "train.jsonl"))
+    assert {text[s:e]: label for s, e, label in spans} == {"浙商银行": "company", "叶老桂": "name"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["msra_ner/train.bio.tsv", "peoples_daily_1998_partial/example.dev", "resume_ner/dev.char.bmes", "weibo_ner/weiboNER_2nd_conll.dev"],
+)
+def test_char_tagged_corpora_give_whole_entities(path):
+    records = list(islice(read_corpus_file(CORPORA / path), 300))
+    spans = [(text[s:e], label) for text, sp in records for s, e, label in sp]
+    assert spans, path
+    assert all(len(mention) >= 1 and "-" not in label[:2] for mention, label in spans)
+    # no stray digits from Weibo's segment markers
+    assert not any(ch.isdigit() for text, _ in records[:50] for ch in text if "weibo" in path and ch in "0123")
+
+
+def test_mapped_examples_keep_only_project_labels():
+    records = islice(read_corpus_file(CORPORA / "cluener2020" / "dev.jsonl"), 200)
+    examples = mapped_examples(records, LABEL_MAPS["cluener"], "cluener")
+    labels = {s.label for e in examples for s in e.spans}
+    assert labels <= set(load_schema().span_labels) and labels >= {"PER", "ORG", "LOC"}
+
+
+def test_a_corpus_export_reads_back_through_the_real_export_path(tmp_path):
+    records = islice(read_corpus_file(CORPORA / "msra_ner" / "test.bio.tsv"), 50)
+    examples = mapped_examples(records, LABEL_MAPS["msra"], "msra")
+    path = tmp_path / "msra.json"
+    path.write_text(json.dumps(to_labelstudio_export(examples), ensure_ascii=False))
+    back = read_export(path).examples
+    assert [(e.text, e.spans) for e in back] == [(e.text, e.spans) for e in examples]
+
+
+def test_an_unknown_corpus_format_is_a_one_line_error(tmp_path):
+    path = tmp_path / "corpus.xml"
+    path.write_text("<x/>")
+    with pytest.raises(InputError, match="corpus.xml: unknown corpus format"):
+        read_corpus_file(path)
