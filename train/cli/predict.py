@@ -1,0 +1,37 @@
+"""`talent-tagger predict`: articles -> entities, metric values and measure classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from train.cli._app import app
+from train.predict import FORMATS, run_predict
+
+
+@app.command()
+def predict(
+    inputs: list[Path] = typer.Argument(
+        ..., help="Article .txt files (UTF-8, GB18030 or Big5), directories of them, or .jsonl with {\"id\", \"text\"} per line."
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="File to write (replaced atomically)."),
+    fmt: str = typer.Option(
+        None,
+        "--format",
+        help=f"One of {', '.join(FORMATS)}. Default: csv for *.csv, labelstudio for *.json, else jsonl.",
+    ),
+    models: Path = typer.Option(Path("models"), "--models", help="Directory holding tagger/ and classifier/."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Paragraphs per model batch."),
+    shard: str = typer.Option(
+        None,
+        "--shard",
+        help="K/N (1-based): take articles number K, K+N, K+2N, ... (counting from 1) of the sorted "
+        "input list, .jsonl lines counting as articles; shards 1/N..N/N cover every article exactly once.",
+    ),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (a terminal only)."),
+) -> None:
+    """Tag entities and metrics, classify paragraphs, and write one record per article."""
+    n = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress)
+    typer.echo(f"{output}: {n} articles", err=True)

@@ -1,0 +1,469 @@
+"""Prediction: articles in, one record per article out (entities, metric values, measures).
+
+Inputs stream through in bounded groups: paragraphs of a few hundred at a time are
+batched across articles and sorted by length, both models see the same normalized
+paragraphs (:func:`train.text.split_article`, shared with training), and every
+entity is mapped back to the original text through the paragraph's offset map.
+The record format is the contract in LABELS.md "Output of prediction".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
+
+from train.errors import InputError
+from train.files import atomic_write
+from train.labelstudio import Span, annotation_results, task_data
+from train.quantities import METRIC_LABELS, parse_metric
+from train.text import Paragraph, decode, split_article
+
+FORMATS = ("jsonl", "csv", "labelstudio")
+CSV_FIELDS = ("id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit")
+GROUP_PARAGRAPHS = 256  # paragraphs held in memory at once (bounded, whatever the input size)
+_BINARY_PROBE = 4096
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Article:
+    """One input article: its id, where it came from, its decoded text and paragraphs."""
+
+    id: str
+    source: str
+    original: str
+    paragraphs: list[Paragraph]
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """``"K/N"`` (1-based) -> (K, N); ``None`` means the whole input, (1, 1)."""
+    if spec is None:
+        return 1, 1
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise InputError(f"--shard {spec}: expected K/N with 1 <= K <= N, e.g. 1/4")
+    return int(m.group(1)), int(m.group(2))
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """The sorted input list: files as given, .txt files inside directories, duplicates once."""
+    found: set[Path] = set()
+    for p in map(Path, paths):
+        if p.is_dir():
+            txt = [f for f in p.rglob("*.txt") if f.is_file()]
+            if not txt:
+                raise InputError(f"{p}: directory has no .txt files")
+            found.update(txt)
+        elif p.is_file():
+            found.add(p)
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    return sorted(found)
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() == ".jsonl"
+
+
+def _jsonl_article(path: Path, lineno: int, raw: bytes) -> tuple[str, str]:
+    """(id, text) of one .jsonl line; a one-line InputError naming file and line otherwise."""
+    where = f"{path}: line {lineno}"
+    if b"\x00" in raw:
+        raise InputError(f"{where}: looks like binary data, not a JSON line")
+    try:
+        obj = json.loads(raw.decode("utf-8-sig" if lineno == 1 else "utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not UTF-8 (JSON lines must be UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected an object with \"id\" and \"text\"")
+    text = obj.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"{where}: no \"text\" string")
+    art_id = obj.get("id")
+    if art_id is None or (isinstance(art_id, str) and not art_id.strip()):
+        art_id = f"{path.stem}-{lineno}"  # documented fallback: file stem and line number
+    return str(art_id), text
+
+
+def _raw_articles(files: Sequence[Path], shard: tuple[int, int]) -> Iterator[tuple[str, str, str]]:
+    """(id, source, decoded text) of the shard's articles, in input order.
+
+    Article number i (0-based, over the sorted input list, counting each .jsonl line
+    as one article) belongs to shard K of N when i % N == K - 1: the Python slice
+    ``articles[K-1::N]``. Articles of other shards are never decoded.
+    """
+    k, n = shard
+    i = -1
+    for path in files:
+        if not _is_jsonl(path):
+            i += 1
+            if i % n == k - 1:
+                yield path.stem, path.name, _read_file(path)
+            continue
+        seen = False
+        try:
+            fh = path.open("rb")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        with fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                seen = True
+                i += 1
+                if i % n == k - 1:
+                    art_id, text = _jsonl_article(path, lineno, raw)
+                    yield art_id, path.name, text
+        if not seen:
+            raise InputError(f"{path}: file is empty")
+
+
+def _read_file(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    return decode(data, str(path))
+
+
+def count_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> int:
+    """Check every input of the shard (decode, JSON) and count its articles.
+
+    A cheap first pass, so bad input fails in seconds, before models load, and the
+    progress bar knows its total. Nothing is kept in memory.
+    """
+    return sum(1 for _ in _raw_articles(files, shard))
+
+
+def iter_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> Iterator[Article]:
+    """Stream the shard's articles, normalized into paragraphs (shared with training)."""
+    for art_id, source, text in _raw_articles(files, shard):
+        yield Article(art_id, source, text, split_article(text))
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Entity(Protocol):
+    start: int
+    end: int
+    label: str
+    score: float
+
+
+class TaggerLike(Protocol):
+    def predict(self, texts: list[str], batch_size: int = 32) -> list[list[_Entity]]: ...
+
+
+class ClassifierLike(Protocol):
+    classes: Sequence[str]
+    thresholds: Any
+
+    def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, float]]: ...
+
+
+def _manifest_version(model_dir: Path) -> str:
+    try:
+        version = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError, AttributeError):
+        version = None
+    return str(version) if version else f"{model_dir.name}-unversioned"
+
+
+@dataclass
+class Models:
+    """The trained tagger and classifier of one models dir, and their joint version id."""
+
+    tagger: TaggerLike
+    classifier: ClassifierLike
+    version: str
+
+    @classmethod
+    def load(cls, models_dir: str | Path, device: str | None = None) -> Models:
+        """Load models/tagger and models/classifier; a one-line InputError if they are missing."""
+        models_dir = Path(models_dir)
+        tagger_dir, classifier_dir = models_dir / "tagger", models_dir / "classifier"
+        for d in (tagger_dir, classifier_dir):
+            if not d.is_dir():
+                raise InputError(f"{d}: no trained model here (run `make train` or pass --models DIR)")
+        from train.classifier import Classifier
+        from train.tagger import Tagger
+
+        version = f"{_manifest_version(tagger_dir)}+{_manifest_version(classifier_dir)}"
+        return cls(Tagger.load(tagger_dir, device=device), Classifier.load(classifier_dir, device=device), version)
+
+    def thresholds(self) -> dict[str, float]:
+        th = self.classifier.thresholds
+        if isinstance(th, dict):
+            return {c: float(th[c]) for c in self.classifier.classes}
+        return {c: float(t) for c, t in zip(self.classifier.classes, th)}
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """An entity never starts or ends with a space (normalization trims them, so the map would not round-trip)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def article_record(
+    article: Article,
+    entities: Sequence[Sequence[_Entity]],
+    probabilities: Sequence[dict[str, float]],
+    thresholds: dict[str, float],
+    version: str,
+) -> dict[str, Any]:
+    """The output record of one article (LABELS.md "Output of prediction")."""
+    paragraphs: list[dict[str, Any]] = []
+    out_entities: list[dict[str, Any]] = []
+    measures: dict[str, list[int]] = {}
+    offset = 0
+    for par, ents, probs in zip(article.paragraphs, entities, probabilities):
+        classes = {c: round(float(probs[c]), 4) for c in thresholds}
+        labels = [c for c in thresholds if float(probs[c]) >= thresholds[c]]
+        for c in labels:
+            measures.setdefault(c, []).append(par.index)
+        paragraphs.append(
+            {
+                "index": par.index,
+                "text": par.text,
+                "start": offset,
+                "orig_start": par.orig_start,
+                "orig_end": par.orig_end,
+                "original": par.original,
+                "classes": classes,
+                "labels": labels,
+            }
+        )
+        for e in sorted(ents, key=lambda e: (e.start, e.end)):
+            start, end = _trim(par.text, max(0, int(e.start)), min(len(par.text), int(e.end)))
+            if start >= end:
+                continue
+            ent: dict[str, Any] = {
+                "label": e.label,
+                "text": par.text[start:end],
+                "start": offset + start,
+                "end": offset + end,
+                "score": round(float(e.score), 4),
+                "paragraph": par.index,
+                "orig_start": par.offsets[start],
+                "orig_end": par.offsets[end - 1] + 1,
+            }
+            if e.label in METRIC_LABELS:
+                ent["value"], ent["unit"] = parse_metric(ent["text"], e.label)
+            out_entities.append(ent)
+        offset += len(par.text) + 1  # paragraphs are joined with "\n"
+    return {
+        "id": article.id,
+        "source": article.source,
+        "model_version": version,
+        "text": "\n".join(p.text for p in article.paragraphs),
+        "paragraphs": paragraphs,
+        "entities": out_entities,
+        "measures": measures,
+    }
+
+
+def _groups(articles: Iterable[Article], max_paragraphs: int) -> Iterator[list[Article]]:
+    group: list[Article] = []
+    size = 0
+    for art in articles:
+        group.append(art)
+        size += len(art.paragraphs)
+        if size >= max_paragraphs:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def predict_records(
+    articles: Iterable[Article],
+    models: Models,
+    batch_size: int = 32,
+    group_paragraphs: int = GROUP_PARAGRAPHS,
+    on_article: Callable[[], None] | None = None,
+) -> Iterator[tuple[Article, dict[str, Any]]]:
+    """(article, record) for a stream of articles, in input order, one group in memory at a time.
+
+    Within a group the paragraphs of all its articles are sorted by length so each
+    batch pads little; both models get exactly the same paragraph texts.
+    """
+    import torch
+
+    thresholds = models.thresholds()
+    for group in _groups(articles, group_paragraphs):
+        texts = [p.text for art in group for p in art.paragraphs]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        sorted_texts = [texts[i] for i in order]
+        with torch.inference_mode():
+            ents_sorted = models.tagger.predict(sorted_texts, batch_size=batch_size) if texts else []
+            probs_sorted = models.classifier.predict(sorted_texts, batch_size=batch_size) if texts else []
+        ents: list[Any] = [None] * len(texts)
+        probs: list[Any] = [None] * len(texts)
+        for j, i in enumerate(order):
+            ents[i], probs[i] = ents_sorted[j], probs_sorted[j]
+        pos = 0
+        for art in group:
+            n = len(art.paragraphs)
+            yield art, article_record(art, ents[pos : pos + n], probs[pos : pos + n], thresholds, models.version)
+            pos += n
+            if on_article:
+                on_article()
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _class_confidence(p: float, threshold: float) -> float:
+    """How sure the decision for one class is: 0 at the threshold, 1 at probability 0 or 1."""
+    if p >= threshold:
+        return (p - threshold) / (1 - threshold) if threshold < 1 else 1.0
+    return (threshold - p) / threshold if threshold > 0 else 1.0
+
+
+def paragraph_score(record: dict[str, Any], index: int, thresholds: dict[str, float] | None = None) -> float:
+    """A paragraph's review score: its lowest entity score or class confidence (low = review first)."""
+    par = record["paragraphs"][index]
+    scores = [e["score"] for e in record["entities"] if e["paragraph"] == index]
+    if thresholds:
+        scores += [_class_confidence(par["classes"][c], t) for c, t in thresholds.items()]
+    return round(min(scores), 4) if scores else 1.0
+
+
+def write_jsonl(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) -> int:
+    """One JSON object per article and line."""
+    n = 0
+    for _, rec in pairs:
+        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def write_csv(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) -> int:
+    """One row per entity; value and unit empty for non-metrics."""
+    writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    n = 0
+    for _, rec in pairs:
+        for e in rec["entities"]:
+            row = {k: e.get(k, "") for k in CSV_FIELDS}
+            row["id"] = rec["id"]
+            row["value"] = "" if e.get("value") is None else e["value"]
+            row["unit"] = "" if e.get("unit") is None else e["unit"]
+            writer.writerow(row)
+        n += 1
+    return n
+
+
+def labelstudio_tasks(
+    article: Article, record: dict[str, Any], thresholds: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """Label Studio import tasks with predictions, one per paragraph of an article."""
+    tasks = []
+    for par, rpar in zip(article.paragraphs, record["paragraphs"]):
+        ents = [e for e in record["entities"] if e["paragraph"] == par.index]
+        spans = [Span(e["start"] - rpar["start"], e["end"] - rpar["start"], e["label"]) for e in ents]
+        result = annotation_results(spans, rpar["labels"], par.text)
+        for r, e in zip(result, ents):
+            r["score"] = e["score"]
+        tasks.append(
+            {
+                "data": task_data(article.id, article.source, par),
+                "predictions": [
+                    {
+                        "model_version": record["model_version"],
+                        "score": paragraph_score(record, par.index, thresholds),
+                        "result": result,
+                    }
+                ],
+            }
+        )
+    return tasks
+
+
+def write_labelstudio(
+    pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str], thresholds: dict[str, float] | None = None
+) -> int:
+    """A Label Studio JSON import file, written task by task (the list is never held in memory)."""
+    fh.write("[")
+    first = True
+    n = 0
+    for article, rec in pairs:
+        for task in labelstudio_tasks(article, rec, thresholds):
+            fh.write("\n" if first else ",\n")
+            fh.write(json.dumps(task, ensure_ascii=False))
+            first = False
+        n += 1
+    fh.write("\n]\n")
+    return n
+
+
+def format_for(output: Path, fmt: str | None) -> str:
+    """The output format: as given, else from the suffix (.csv, .json = labelstudio), else jsonl."""
+    if fmt is None:
+        return {".csv": "csv", ".json": "labelstudio"}.get(output.suffix.lower(), "jsonl")
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def run_predict(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    fmt: str | None = None,
+    models_dir: str | Path = "models",
+    batch_size: int = 32,
+    shard: str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    group_paragraphs: int = GROUP_PARAGRAPHS,
+) -> int:
+    """Predict on the inputs and write ``output`` atomically; returns the number of articles.
+
+    Order: arguments, inputs (a validating pass), models, then the streaming pass.
+    Bad input raises InputError before anything is written.
+    """
+    from tqdm import tqdm
+
+    output = Path(output)
+    fmt = format_for(output, fmt)
+    if batch_size < 1:
+        raise InputError(f"--batch-size {batch_size}: must be at least 1")
+    k_n = parse_shard(shard)
+    files = expand_inputs(inputs)
+    total = count_articles(files, k_n)
+    models = Models.load(models_dir, device=device)
+    thresholds = models.thresholds()
+    bar = tqdm(total=total, unit="article", file=sys.stderr, disable=None if progress else True, desc="predict")
+    try:
+        pairs = predict_records(
+            iter_articles(files, k_n), models, batch_size, group_paragraphs, on_article=lambda: bar.update(1)
+        )
+        with atomic_write(output) as fh:
+            if fmt == "jsonl":
+                n = write_jsonl(pairs, fh)
+            elif fmt == "csv":
+                n = write_csv(pairs, fh)
+            else:
+                n = write_labelstudio(pairs, fh, thresholds)
+    finally:
+        bar.close()
+    return n
