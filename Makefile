@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: install test test-fast gold labelstudio clean
+.PHONY: install test test-fast gold labelstudio clean predict
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ test-fast: install
 ## gold: rebuild seeds/annotations/*.json from the markup in seeds/gold and seeds/written
 gold: install
 	$(PY) -m train.gold
+
+## predict: make predict IN="articles/ more.jsonl" OUT=predictions.jsonl [FORMAT=jsonl|csv|labelstudio] [MODELS=models]
+predict: install
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo 'usage: make predict IN="FILE_OR_DIR..." OUT=FILE [FORMAT=jsonl|csv|labelstudio] [MODELS=models]' >&2; exit 2; }
+	$(TAGGER) predict $(IN) -o $(OUT) --models $(or $(MODELS),models) $(if $(FORMAT),--format $(FORMAT))
 
 ## labelstudio: start a local Label Studio (http://127.0.0.1:8080, data in .labelstudio/)
 labelstudio: install
