@@ -284,3 +284,343 @@ def export_task(task_id: int, data: dict[str, Any], spans: list[Span], classes: 
         "total_predictions": 0,
         "project": 1,
     }
+
+
+# =========================================================================== server client
+# Talking to a running Label Studio (the `push` and `pull` commands). Kept apart from the
+# offline parts above: everything here goes through the SDK, and every failure of the
+# server or the token becomes one InputError line (the token itself is never shown).
+
+import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+import httpx  # noqa: E402
+from label_studio_sdk import LabelStudio  # noqa: E402
+from label_studio_sdk.core.api_error import ApiError  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError  # noqa: E402
+
+EXPORT_TIMEOUT_S = 600
+_BATCH = 200  # tasks or predictions per request
+
+
+def _base_url(client: LabelStudio) -> str:
+    try:
+        return client._client_wrapper.get_base_url()  # the SDK keeps no public copy
+    except AttributeError:
+        return "Label Studio"
+
+
+def _api_failure(exc: Exception) -> str:
+    """What went wrong with a request, in words that never include the token or headers."""
+    if isinstance(exc, ApiError):
+        body = exc.body
+        detail = body.get("detail") or body.get("validation_errors") if isinstance(body, dict) else body
+        hint = " (wrong or expired token? set LABEL_STUDIO_API_KEY)" if exc.status_code in (401, 403) else ""
+        text = " ".join(str(detail or "").split())[:200]
+        return f"HTTP {exc.status_code}{': ' + text if text else ''}{hint}"
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect (is the server running at this address?)"
+    if isinstance(exc, httpx.TimeoutException):
+        return "the server did not answer in time"
+    if isinstance(exc, httpx.LocalProtocolError):
+        return "the token is not a valid header value"
+    return f"request failed ({type(exc).__name__})"
+
+
+@contextmanager
+def _api(client: LabelStudio, what: str) -> Iterator[None]:
+    """Turn SDK and network errors inside the block into one InputError line."""
+    try:
+        yield
+    except (ApiError, httpx.HTTPError) as exc:
+        raise InputError(f"{_base_url(client)}: {what}: {_api_failure(exc)}") from None
+
+
+def connect(url: str, token: str, timeout: float = 60) -> LabelStudio:
+    """An SDK client for ``url``, checked now: a down server or a rejected token is an InputError."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InputError(f"{url}: not a Label Studio URL (expected http://host:port)")
+    if not token or not token.strip() or any(c.isspace() for c in token.strip()):
+        raise InputError(f"{url}: empty or malformed API token (set LABEL_STUDIO_API_KEY)")
+    client = LabelStudio(base_url=url, api_key=token.strip(), timeout=timeout)
+    with _api(client, "checking the token"):
+        client.users.whoami()
+    return client
+
+
+def get_or_create_project(
+    client: LabelStudio,
+    title: str | None = None,
+    project_id: int | None = None,
+    label_config: str | Path = LABEL_CONFIG,
+) -> tuple[Any, bool]:
+    """The project with ``project_id``, or the one titled ``title`` (created from the label
+    config if there is none). Returns (project, created)."""
+    if (title is None) == (project_id is None):
+        raise InputError("give a project id or a project title (exactly one)")
+    if project_id is not None:
+        with _api(client, f"project {project_id}"):
+            return client.projects.get(project_id), False
+    with _api(client, f"looking up project {title!r}"):
+        same = [p for p in client.projects.list(title=title, page_size=100) if p.title == title]
+    if len(same) > 1:
+        ids = ", ".join(str(p.id) for p in same)
+        raise InputError(f"{_base_url(client)}: {len(same)} projects are titled {title!r} (ids {ids}); pick one with --project")
+    if same:
+        with _api(client, f"project {same[0].id}"):
+            return client.projects.get(same[0].id), False
+    xml = load_schema(label_config).xml
+    with _api(client, f"creating project {title!r}"):
+        created = client.projects.create(title=title, label_config=xml)
+    with _api(client, f"project {created.id}"):
+        return client.projects.get(created.id), True
+
+
+def export(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:
+    """All tasks of a project as Label Studio's JSON export (annotations and full predictions)."""
+    with _api(client, f"exporting project {project_id}"):
+        snap = client.projects.exports.create(project_id, serialization_options={"predictions": {"only_id": False}})
+        deadline = time.monotonic() + EXPORT_TIMEOUT_S
+        while snap.status not in ("completed", "failed"):
+            if time.monotonic() > deadline:
+                raise InputError(f"{_base_url(client)}: export {snap.id} of project {project_id} not ready after {EXPORT_TIMEOUT_S} s")
+            time.sleep(1)
+            snap = client.projects.exports.get(project_id, export_pk=snap.id)
+        if snap.status == "failed":
+            raise InputError(f"{_base_url(client)}: export {snap.id} of project {project_id} failed on the server")
+        raw = b"".join(client.projects.exports.download(project_id, export_pk=snap.id, export_type="JSON"))
+    tasks = json.loads(raw)
+    if not isinstance(tasks, list):
+        raise InputError(f"{_base_url(client)}: export of project {project_id} is not a list of tasks")
+    return tasks
+
+
+# --------------------------------------------------------------------------- predictions -> review tasks
+
+
+class _PredParagraph(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    index: StrictInt = Field(ge=0)
+    text: StrictStr
+    start: StrictInt = Field(ge=0)
+    orig_start: StrictInt | None = None
+    original: StrictStr | None = None
+    classes: dict[str, float] = {}
+    labels: list[StrictStr] | None = None
+
+
+class _PredEntity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    label: StrictStr
+    start: StrictInt
+    end: StrictInt
+    text: StrictStr | None = None
+    score: float | None = None
+    paragraph: StrictInt | None = None
+
+
+class _PredRecord(BaseModel):
+    """One line of `talent-tagger predict` JSONL output (/work/notes/predictions.md)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: StrictStr = Field(min_length=1)
+    source: StrictStr = ""
+    model_version: StrictStr = Field(min_length=1)
+    text: StrictStr
+    paragraphs: list[_PredParagraph] = Field(min_length=1)
+    entities: list[_PredEntity] = []
+
+
+@dataclass(frozen=True)
+class ReviewTask:
+    """One paragraph to push: its task data and the model's prediction for it."""
+
+    data: dict[str, Any]
+    result: list[dict[str, Any]]
+    score: float
+    model_version: str
+    where: str  # file:line, for messages
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (str(self.data["article_id"]), int(self.data["paragraph"]))
+
+
+def review_score(entity_scores: Iterable[float], class_probs: Iterable[float]) -> float:
+    """Per-task score for review order: the model's lowest confidence in the paragraph.
+
+    An entity counts with its tagger score; a class counts with its margin from the
+    decision boundary, |p - 0.5| * 2 (0 = a coin toss, 1 = certain either way). A
+    paragraph with neither scores 1. Reviewers sort ascending: least sure first.
+    """
+    confidences = [float(s) for s in entity_scores] + [abs(float(p) - 0.5) * 2 for p in class_probs]
+    return round(min(confidences, default=1.0), 4)
+
+
+def _record_tasks(rec: _PredRecord, schema: Schema, where: str) -> list[ReviewTask]:
+    """Check one article's predictions against its text and the label config; one task per paragraph."""
+    text = rec.text
+    pars: dict[int, _PredParagraph] = {}
+    for p in rec.paragraphs:
+        if p.index in pars:
+            raise InputError(f"{where}: paragraph index {p.index} appears twice")
+        if text[p.start : p.start + len(p.text)] != p.text:
+            raise InputError(f"{where}: paragraph {p.index} text is not the article text at offset {p.start}")
+        for c, prob in p.classes.items():
+            if c not in schema.classes:
+                raise InputError(f"{where}: paragraph {p.index}: unknown class {c!r} (config has {', '.join(schema.classes)})")
+            if not 0.0 <= prob <= 1.0:
+                raise InputError(f"{where}: paragraph {p.index}: probability of {c} is {prob}, not in [0, 1]")
+        for c in p.labels or []:
+            if c not in schema.classes:
+                raise InputError(f"{where}: paragraph {p.index}: unknown class {c!r} (config has {', '.join(schema.classes)})")
+        pars[p.index] = p
+    spans: dict[int, list[Span]] = {i: [] for i in pars}
+    scores: dict[int, list[float]] = {i: [] for i in pars}
+    for k, e in enumerate(rec.entities):
+        at = f"{where}: entity {k} ({e.label} [{e.start},{e.end}))"
+        if e.label not in schema.span_labels:
+            raise InputError(f"{at}: unknown label {e.label!r} (config has {', '.join(schema.span_labels)})")
+        if not 0 <= e.start < e.end <= len(text):
+            raise InputError(f"{at}: span out of range for text of length {len(text)}")
+        if e.text is not None and e.text != text[e.start : e.end]:
+            raise InputError(f"{at}: says {e.text!r} but the text there is {text[e.start:e.end]!r}")
+        if e.score is not None and not 0.0 <= e.score <= 1.0:
+            raise InputError(f"{at}: score {e.score} not in [0, 1]")
+        if e.paragraph is not None:
+            owner = pars.get(e.paragraph)
+            if owner is None:
+                raise InputError(f"{at}: no paragraph {e.paragraph}")
+        else:
+            owner = next((p for p in pars.values() if p.start <= e.start < p.start + len(p.text)), None)
+        if owner is None or not (owner.start <= e.start and e.end <= owner.start + len(owner.text)):
+            raise InputError(f"{at}: span is not inside {'paragraph ' + str(e.paragraph) if e.paragraph is not None else 'one paragraph'}")
+        spans[owner.index].append(Span(e.start - owner.start, e.end - owner.start, e.label))
+        if e.score is not None:
+            scores[owner.index].append(e.score)
+    out = []
+    li = schema.interface
+    for i, p in pars.items():
+        ordered = sorted(spans[i], key=lambda s: (s.start, s.end))
+        for a, b in zip(ordered, ordered[1:]):
+            if b.start < a.end:
+                raise InputError(f"{where}: paragraph {i}: overlapping spans {a.label} [{a.start},{a.end}) and {b.label} [{b.start},{b.end})")
+        chosen = p.labels if p.labels is not None else [c for c, prob in p.classes.items() if prob >= 0.5]
+        classes = [c for c in schema.classes if c in chosen]
+        result = annotation_results(ordered, classes, p.text)
+        score = review_score(scores[i], p.classes.values())
+        errors = li.validate_prediction({"result": result, "score": score}, return_errors=True)
+        if errors:
+            raise InputError(f"{where}: paragraph {i}: rejected by the label config: {' '.join(str(errors[0]).split())}")
+        data = {
+            "text": p.text,
+            "article_id": rec.id,
+            "paragraph": p.index,
+            "source": rec.source,
+            "original": p.original if p.original is not None else p.text,
+            "orig_start": p.orig_start if p.orig_start is not None else p.start,
+        }
+        out.append(ReviewTask(data, result, score, rec.model_version, where))
+    return out
+
+
+def read_predictions(path: str | Path, schema: Schema | None = None) -> list[ReviewTask]:
+    """Read and check a whole predictions JSONL file; any bad record stops it with file:line."""
+    path = Path(path)
+    schema = schema or load_schema()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    tasks: list[ReviewTask] = []
+    seen: dict[tuple[str, int], str] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(raw, dict):
+            raise InputError(f"{where}: a prediction record is a JSON object")
+        try:
+            rec = _PredRecord.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"]) or "record"
+            raise InputError(f"{where}: {loc}: {err['msg']}") from None
+        for t in _record_tasks(rec, schema, f"{where}: article {rec.id}"):
+            if t.key in seen:
+                raise InputError(f"{where}: article {t.key[0]} paragraph {t.key[1]} already given at {seen[t.key]}")
+            seen[t.key] = where
+            tasks.append(t)
+    if not tasks:
+        raise InputError(f"{path}: no prediction records")
+    return tasks
+
+
+@dataclass
+class PushSummary:
+    project_id: int
+    tasks_created: int = 0
+    tasks_existing: int = 0
+    predictions_created: int = 0
+    predictions_existing: int = 0
+    model_versions: list[str] = field(default_factory=list)
+
+
+def push_predictions(client: LabelStudio, project: Any, tasks: list[ReviewTask]) -> PushSummary:
+    """Import paragraphs with their predictions into a project, idempotently.
+
+    A paragraph already in the project (same article_id and paragraph) gets no second
+    task; a task that already has a prediction of the same model_version gets no second
+    prediction. Everything is checked before the first write: a clash (an existing task
+    with other text, or a project config that rejects a result) sends nothing.
+    """
+    pid = project.id
+    li = LabelInterface(project.label_config)
+    for t in tasks:
+        errors = li.validate_prediction({"result": t.result, "score": t.score}, return_errors=True)
+        if errors:
+            raise InputError(f"{t.where}: paragraph {t.key[1]}: project {pid}'s label config rejects it: {' '.join(str(errors[0]).split())}")
+    existing: dict[tuple[str, int], tuple[int, str]] = {}
+    with _api(client, f"listing tasks of project {pid}"):
+        for task in client.tasks.list(project=pid, fields="task_only", page_size=500):
+            data = task.data or {}
+            if "article_id" in data and "paragraph" in data:
+                existing[(str(data["article_id"]), int(data["paragraph"]))] = (task.id, data.get("text"))
+        have = {(p.task, p.model_version) for p in client.predictions.list(project=pid)}
+    for t in tasks:
+        if t.key in existing and existing[t.key][1] != t.data["text"]:
+            raise InputError(
+                f"{t.where}: project {pid} already has task {existing[t.key][0]} for article {t.key[0]} "
+                f"paragraph {t.key[1]} with different text (predictions from another normalization?)"
+            )
+    summary = PushSummary(pid, model_versions=sorted({t.model_version for t in tasks}))
+
+    def prediction(t: ReviewTask) -> dict[str, Any]:
+        return {"result": t.result, "score": t.score, "model_version": t.model_version}
+
+    new = [t for t in tasks if t.key not in existing]
+    old = [t for t in tasks if t.key in existing]
+    summary.tasks_created, summary.tasks_existing = len(new), len(old)
+    todo = [t for t in old if (existing[t.key][0], t.model_version) not in have]
+    summary.predictions_existing = len(old) - len(todo)
+    summary.predictions_created = len(new) + len(todo)
+    with _api(client, f"importing tasks into project {pid}"):
+        for i in range(0, len(new), _BATCH):
+            batch = new[i : i + _BATCH]
+            client.projects.import_tasks(pid, request=[{"data": t.data, "predictions": [prediction(t)]} for t in batch])
+    with _api(client, f"adding predictions to project {pid}"):
+        for i in range(0, len(todo), _BATCH):
+            batch = todo[i : i + _BATCH]
+            client.projects.import_predictions(pid, request=[{"task": existing[t.key][0], **prediction(t)} for t in batch])
+        # Pre-annotations shown to reviewers follow the project's model_version: make it the pushed one.
+        if summary.predictions_created and len(summary.model_versions) == 1:
+            client.projects.update(pid, model_version=summary.model_versions[0])
+    return summary

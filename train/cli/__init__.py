@@ -6,6 +6,7 @@ import sys
 
 from train.cli._app import app
 from train.cli import predict, stats, tasks  # noqa: F401  (each module registers its command)
+from train.cli import pull, push  # noqa: F401  (Label Studio review loop)
 from train.errors import InputError
 
 
