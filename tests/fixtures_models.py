@@ -1,1 +1,106 @@
-"""Fixture: tiny real models (filled in by the training tests)."""
+"""Fixtures: tiny real models, built and trained once per session.
+
+* ``tiny_base``: a randomly initialized 2-layer BertForMaskedLM with the
+  bert-base-chinese vocabulary, saved like a pretrained base (config, weights, tokenizer).
+* ``tiny_models``: a tagger and a classifier fine-tuned from it by ``talent-tagger train``
+  on a slice of seeds/annotations, a few steps, both under one models dir
+  (``tiny_models.root``), so ``--models tiny_models.root`` works.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
+ANNOTATIONS = ROOT / "seeds" / "annotations"
+
+TINY_TRAIN_YAML = """\
+tagger:
+  base_model: {base}
+  max_length: 64
+  stride: 16
+  epochs: 2
+  batch_size: 16
+  learning_rate: 1.0e-3
+  early_stopping_patience: 2
+  logging_steps: 2
+classifier:
+  base_model: {base}
+  max_length: 64
+  epochs: 2
+  batch_size: 16
+  learning_rate: 1.0e-3
+  early_stopping_patience: 2
+  logging_steps: 2
+split:
+  eval_fraction: 0.25
+  seed: 13
+"""
+
+
+def build_tiny_bert(path: Path, max_positions: int = 128) -> Path:
+    """Save a random tiny BERT masked LM and the bert-base-chinese tokenizer at ``path``."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(vocab=str(VOCAB))  # transformers 5 ignores vocab_file=
+    assert len(tokenizer) == 21128 and tokenizer.unk_token_id == 100
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_positions,
+    )
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(path)
+    tokenizer.model_max_length = max_positions
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def slice_exports(out: Path, articles: int = 8) -> Path:
+    """One export with every task of the first ``articles`` articles (sorted ids) of seeds/annotations."""
+    tasks = [t for p in sorted(ANNOTATIONS.glob("*.json")) for t in json.loads(p.read_text(encoding="utf-8"))]
+    if not tasks:
+        raise FileNotFoundError(f"{ANNOTATIONS}: no exports (run `make gold`)")
+    keep = sorted({t["data"]["article_id"] for t in tasks})[:articles]
+    out.write_text(json.dumps([t for t in tasks if t["data"]["article_id"] in keep], ensure_ascii=False), encoding="utf-8")
+    return out
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    root: Path  # the models dir: root/tagger, root/classifier
+    tagger: Path
+    classifier: Path
+    data: Path  # the export they were trained on
+    config: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_base"))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_base, tmp_path_factory) -> TinyModels:
+    from typer.testing import CliRunner
+
+    from train.cli import app
+
+    work = tmp_path_factory.mktemp("tiny_models")
+    data = slice_exports(work / "slice.json")
+    config = work / "train.yaml"
+    config.write_text(TINY_TRAIN_YAML.format(base=tiny_base), encoding="utf-8")
+    root = work / "models"
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(root)])
+    if result.exit_code != 0:
+        raise RuntimeError(f"tiny training failed ({result.exit_code}): {result.output}") from result.exception
+    return TinyModels(root, root / "tagger", root / "classifier", data, config)

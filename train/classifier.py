@@ -1,0 +1,268 @@
+"""The multi-label paragraph classifier (ATTRACT / CULTIVATE / RETAIN).
+
+BCE with a per-class ``pos_weight`` (rare classes weigh more), early stopping on
+validation F1, and one decision threshold per class tuned on validation to maximize
+that class's F1 (saved as thresholds.json beside the weights).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoModelForSequenceClassification,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    set_seed,
+)
+
+from train.config import TrainConfig
+from train.dataset import classifier_dataset, multi_hot
+from train.errors import InputError
+from train.files import atomic_dir
+from train.labelstudio import Example, load_schema
+from train.report import CURVES, manifest, model_card, plot_curves, share_permissions, write_json
+from train.runtime import (
+    OrderedEvalTrainer,
+    batched_forward,
+    is_main_process,
+    load_tokenizer,
+    pick_device,
+    remove_work_dir,
+    resolve_base,
+    training_arguments,
+)
+
+THRESHOLDS = "thresholds.json"
+GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def class_weights(labels: np.ndarray, cap: float) -> np.ndarray:
+    """BCE pos_weight per class: negatives / positives, within [1, cap]; 1 for an absent class."""
+    pos = labels.sum(0)
+    neg = len(labels) - pos
+    w = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
+    return np.clip(w, 1.0, cap).astype(np.float32)
+
+
+def tune_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per class, the grid threshold with the best F1 (ties: the one nearest 0.5); 0.5 with no positives."""
+    out = np.full(probs.shape[1], 0.5)
+    y = labels.astype(bool)
+    for c in range(probs.shape[1]):
+        if not y[:, c].any():
+            continue
+        pred = probs[:, c, None] >= GRID[None, :]
+        tp = (pred & y[:, c, None]).sum(0)
+        f1 = 2 * tp / np.maximum(pred.sum(0) + y[:, c].sum(), 1)
+        best = np.flatnonzero(f1 == f1.max())
+        out[c] = GRID[best[np.argmin(np.abs(GRID[best] - 0.5))]]
+    return out
+
+
+def _prf(tp: float, fp: float, fn: float) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def class_report(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """P/R/F1 and support per class at the given thresholds, micro and macro averages."""
+    pred = probs >= thresholds[None, :]
+    y = labels.astype(bool)
+    tp, fp, fn = (pred & y).sum(0), (pred & ~y).sum(0), (~pred & y).sum(0)
+    per_class = {}
+    for c, name in enumerate(classes):
+        per_class[name] = {**_prf(tp[c], fp[c], fn[c]), "support": int(y[:, c].sum()), "threshold": float(thresholds[c])}
+    micro = {**_prf(tp.sum(), fp.sum(), fn.sum()), "support": int(y.sum())}
+    macro = {k: float(np.mean([r[k] for r in per_class.values()])) for k in ("precision", "recall", "f1")}
+    macro["support"] = int(y.sum())
+    return {"per_class": per_class, "micro": micro, "macro": macro, "paragraphs": int(len(labels))}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _compute_metrics(p: EvalPrediction) -> dict[str, float]:
+    logits = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
+    probs, labels = _sigmoid(logits.astype(np.float64)), np.asarray(p.label_ids)
+    rep = class_report(probs, labels, tune_thresholds(probs, labels), [str(i) for i in range(probs.shape[1])])
+    return {"precision": rep["micro"]["precision"], "recall": rep["micro"]["recall"], "f1": rep["micro"]["f1"], "macro_f1": rep["macro"]["f1"]}
+
+
+# --------------------------------------------------------------------------- inference
+
+
+class Classifier:
+    """A trained classifier: ``Classifier.load(dir).predict(texts)`` -> class probabilities per text."""
+
+    def __init__(self, model, tokenizer, thresholds: dict[str, float] | None = None, max_length: int | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.classes: list[str] = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.thresholds: dict[str, float] = {c: float((thresholds or {}).get(c, 0.5)) for c in self.classes}
+        self.max_length = int(max_length or min(tokenizer.model_max_length, model.config.max_position_embeddings))
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str | torch.device | None = None) -> "Classifier":
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").exists():
+            raise InputError(f"{model_dir}: not a classifier model dir (no config.json)")
+        thresholds = None
+        if (model_dir / THRESHOLDS).exists():
+            try:
+                thresholds = json.loads((model_dir / THRESHOLDS).read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{model_dir / THRESHOLDS}: not JSON ({exc})") from None
+        tokenizer = load_tokenizer(str(model_dir))
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(pick_device(device))
+        model.eval()
+        return cls(model, tokenizer, thresholds)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, float]]:
+        """Probability of every class per text (compare with ``thresholds`` to decide)."""
+        if not texts:
+            return []
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        probs = batched_forward(
+            self.model,
+            enc["input_ids"],
+            self.tokenizer.pad_token_id,
+            batch_size,
+            torch.sigmoid,
+            per_token=False,
+            token_types="token_type_ids" in self.tokenizer.model_input_names,
+        )
+        return [{c: round(float(v), 4) for c, v in zip(self.classes, p)} for p in probs]
+
+    def labels(self, probs: dict[str, float]) -> list[str]:
+        """The classes at or above their threshold."""
+        return [c for c in self.classes if probs[c] >= self.thresholds[c]]
+
+
+def evaluate_classifier(clf: Classifier, examples: Sequence[Example], batch_size: int = 32, thresholds: np.ndarray | None = None) -> dict[str, Any]:
+    """class_report of a classifier on gold examples (its own thresholds unless given)."""
+    probs = np.array([[p[c] for c in clf.classes] for p in clf.predict([ex.text for ex in examples], batch_size)])
+    labels = np.array([multi_hot(ex.classes, clf.classes) for ex in examples])
+    if thresholds is None:
+        thresholds = np.array([clf.thresholds[c] for c in clf.classes])
+    return class_report(probs.reshape(len(examples), len(clf.classes)), labels.reshape(len(examples), len(clf.classes)), thresholds, clf.classes)
+
+
+# --------------------------------------------------------------------------- training
+
+
+class WeightedTrainer(OrderedEvalTrainer):
+    """Trainer with BCE-with-logits loss weighted per class (``pos_weight``)."""
+
+    def __init__(self, *args, pos_weight: torch.Tensor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pos_weight = pos_weight
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs.logits.float()
+        loss = F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=self.pos_weight.to(logits.device))
+        return (loss, outputs) if return_outputs else loss
+
+
+def train_classifier(
+    train: Sequence[Example],
+    val: Sequence[Example],
+    config: TrainConfig,
+    out_dir: Path,
+    data_paths: Sequence[str | Path],
+    data_info: dict[str, Any],
+) -> dict[str, Any]:
+    """Fine-tune the base encoder as a multi-label classifier; write ``out_dir/classifier``."""
+    if not val:
+        raise InputError("the classifier needs validation paragraphs: give data from at least two articles")
+    cfg = config.classifier
+    base = resolve_base(cfg.base_model)
+    tokenizer = load_tokenizer(base)
+    classes = list(load_schema().classes)
+    id2label = dict(enumerate(classes))
+    val = sorted(val, key=lambda ex: -len(ex.text))
+
+    train_labels = np.array([multi_hot(ex.classes, classes) for ex in train]).reshape(len(train), len(classes))
+    pos_weight = torch.tensor(class_weights(train_labels, cfg.max_pos_weight))
+
+    set_seed(cfg.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(classes),
+        id2label=id2label,
+        label2id={c: i for i, c in id2label.items()},
+        problem_type="multi_label_classification",
+    )
+    work = out_dir / ".work-classifier"
+    trainer = WeightedTrainer(
+        model=model,
+        args=training_arguments(cfg, work, "f1"),
+        data_collator=DataCollatorWithPadding(tokenizer),
+        train_dataset=classifier_dataset(train, tokenizer, classes, cfg.max_length),
+        eval_dataset=classifier_dataset(val, tokenizer, classes, cfg.max_length),
+        processing_class=tokenizer,
+        compute_metrics=_compute_metrics,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)],
+        pos_weight=pos_weight,
+    )
+    trainer.train()
+    model = trainer.model
+    tokenizer.model_max_length = cfg.max_length
+
+    clf = Classifier(model, tokenizer, max_length=cfg.max_length)
+    probs = np.array([[p[c] for c in classes] for p in clf.predict([ex.text for ex in val], cfg.eval_batch_size)])
+    labels = np.array([multi_hot(ex.classes, classes) for ex in val])
+    thresholds = tune_thresholds(probs, labels)
+    clf.thresholds = {c: float(t) for c, t in zip(classes, thresholds)}
+    evals = [h for h in trainer.state.log_history if "eval_f1" in h]
+    best = max(evals, key=lambda h: h["eval_f1"]) if evals else {}
+    metrics = {
+        "validation": class_report(probs, labels, thresholds, classes),
+        "validation_at_0.5": class_report(probs, labels, np.full(len(classes), 0.5), classes),
+        "data": {**data_info, "class_counts_train": dict(zip(classes, train_labels.sum(0).astype(int).tolist()))},
+        "pos_weight": dict(zip(classes, pos_weight.tolist())),
+        "training": {
+            "epochs_run": round(float(trainer.state.epoch or 0), 2),
+            "steps": int(trainer.state.global_step),
+            "best_epoch": best.get("epoch"),
+            "best_eval_f1": best.get("eval_f1"),
+            "log_history": trainer.state.log_history,
+        },
+        "note": "Thresholds are tuned on the same validation paragraphs these figures come from, so the "
+        "figures are optimistic; `validation_at_0.5` in metrics.json gives them at a fixed 0.5.",
+    }
+    if is_main_process():
+        with atomic_dir(out_dir / "classifier") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / THRESHOLDS, clf.thresholds)
+            write_json(tmp / "metrics.json", metrics)
+            plot_curves(trainer.state.log_history, tmp / CURVES)
+            man = manifest("classifier", tmp, config.model_dump(mode="json"), data_paths, cfg.base_model)
+            write_json(tmp / "manifest.json", man)
+            card = model_card(
+                "Talent-measure paragraph classifier",
+                "Multi-label classes " + ", ".join(classes) + " (引才/育才/留才) of a normalized paragraph; "
+                "load with `train.classifier.Classifier.load(dir)`; a class applies at or above its threshold "
+                f"in `{THRESHOLDS}`.",
+                man,
+                metrics,
+                "per_class",
+            )
+            (tmp / "README.md").write_text(card, encoding="utf-8")
+            share_permissions(tmp)
+    remove_work_dir(work)
+    return metrics

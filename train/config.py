@@ -1,0 +1,130 @@
+"""Training configuration: typed, validated sections read from YAML (configs/train.yaml).
+
+Every section forbids unknown keys, so a typo (``learning_rte``) is an error naming the
+key and the file instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from train.errors import InputError
+
+DEFAULT_CONFIG = Path("configs/train.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    """Settings both models share (each section has its own values)."""
+
+    base_model: str = Field("models/base", description="hub id or local dir of the pretrained encoder")
+    max_length: int = Field(256, ge=16, le=512, description="tokens per window, [CLS] and [SEP] included")
+    epochs: float = Field(10, gt=0)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: run the epochs)")
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    seed: int = 42
+    early_stopping_patience: int = Field(3, ge=1, description="evaluations without F1 gain before stopping")
+    logging_steps: int = Field(5, ge=1, description="training-loss points on the curve")
+
+    @property
+    def local_base(self) -> bool:
+        return Path(self.base_model).exists()
+
+
+class TaggerConfig(ModelConfig):
+    stride: int = Field(32, ge=0, description="tokens shared by consecutive windows of a long paragraph")
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> "TaggerConfig":
+        if self.stride >= self.max_length - 2:
+            raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
+        return self
+
+
+class ClassifierConfig(ModelConfig):
+    max_pos_weight: float = Field(10.0, ge=1, description="cap on the BCE pos_weight of a rare class")
+
+
+class SplitConfig(_Section):
+    """Validation split, by article (never by paragraph); shared by both models."""
+
+    eval_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 13
+
+
+class AuxiliaryCorpus(_Section):
+    path: str
+    format: Literal["cluener", "conll"]
+    label_map: dict[str, str | None] = Field(default_factory=dict, description="corpus label -> ours (None drops it)")
+
+
+class AuxiliaryConfig(_Section):
+    """Intermediate tagger training on extra NER corpora before the domain data.
+
+    Off by default. The section is validated now so configs can carry it; the
+    training stage that uses it plugs in at ``train.tagger.auxiliary_stage``.
+    """
+
+    enabled: bool = False
+    corpora: list[AuxiliaryCorpus] = Field(default_factory=list)
+    epochs: float = Field(1, gt=0)
+    max_examples: int | None = Field(None, ge=1)
+
+
+class TrainConfig(_Section):
+    tagger: TaggerConfig = Field(default_factory=TaggerConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    auxiliary: AuxiliaryConfig = Field(default_factory=AuxiliaryConfig)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse_config(data: Any, source: str = "<config>") -> TrainConfig:
+    """Validate a config mapping; the first problem becomes an InputError naming key and file."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: a config is a mapping of sections (tagger, classifier, split, auxiliary)")
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _where(err["loc"])
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{loc}'")
+            else:
+                problems.append(f"{loc}: {err['msg']}")
+        raise InputError(f"{source}: {'; '.join(problems)}") from None
+
+
+def load_config(path: str | Path | None = None) -> TrainConfig:
+    """Read the YAML config; no file at the default path means all defaults."""
+    if path is None:
+        if not DEFAULT_CONFIG.exists():
+            return TrainConfig()
+        path = DEFAULT_CONFIG
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_config(data, str(path))

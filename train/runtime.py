@@ -1,0 +1,159 @@
+"""What the tagger and the classifier share: device, base model, Trainer settings, batched inference."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import SequentialSampler
+from transformers import AutoTokenizer, Trainer, TrainingArguments
+
+from train.config import ModelConfig
+from train.errors import InputError
+from train.labelstudio import PROJECT_ROOT
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device, else CUDA when present, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def is_main_process() -> bool:
+    """True on the process that writes outputs (rank 0 under torchrun/accelerate, or alone)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def resolve_base(name: str) -> str:
+    """A local dir as an absolute path, else the hub id as given (error if neither is usable)."""
+    path = Path(name).expanduser()
+    if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
+        path = PROJECT_ROOT / path
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise InputError(f"{path}: base model dir has no config.json")
+        return str(path.resolve())
+    looks_local = name.startswith((".", "/", "~")) or name.startswith("models/") or name.count("/") > 1
+    if looks_local:
+        raise InputError(f"{name}: base model dir not found (set base_model in the config to a local dir or a hub id)")
+    return name
+
+
+def load_tokenizer(base: str):
+    """The fast tokenizer of the base model (offset mappings need the fast one)."""
+    try:
+        tok = AutoTokenizer.from_pretrained(base)
+    except OSError as exc:
+        raise InputError(f"{base}: cannot load a tokenizer ({str(exc).splitlines()[0]})") from None
+    if not tok.is_fast:
+        raise InputError(f"{base}: the tokenizer is not a fast tokenizer; offsets need one")
+    return tok
+
+
+def training_arguments(cfg: ModelConfig, work_dir: Path, metric: str = "f1") -> TrainingArguments:
+    """Trainer settings: evaluate and checkpoint each epoch, keep the best by ``metric``.
+
+    Mixed precision on a GPU (bf16 where supported, else fp16); full precision on CPU.
+    Under torchrun/accelerate the same arguments run data-parallel.
+    """
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        save_only_model=True,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=cfg.logging_steps,
+        train_sampling_strategy="group_by_length",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        report_to="none",
+        disable_tqdm=not os.isatty(2),
+        dataloader_pin_memory=cuda,
+    )
+
+
+class OrderedEvalTrainer(Trainer):
+    """A Trainer whose evaluation keeps the dataset order.
+
+    ``group_by_length`` (less padding when training on CPU) would also shuffle the
+    evaluation batches; the tagger's metrics merge windows back into paragraphs by
+    position, so evaluation must stay sequential (under torchrun the default
+    distributed evaluation already is, and its gather keeps the order).
+    """
+
+    def _get_eval_sampler(self, eval_dataset):  # noqa: D401 (Trainer hook)
+        if eval_dataset is None or self.args.world_size > 1:
+            return None
+        return SequentialSampler(eval_dataset)
+
+
+def remove_work_dir(path: Path) -> None:
+    """Drop the checkpoint scratch dir (main process only; others may still be reading)."""
+    if is_main_process():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    for b in range(0, len(order), batch_size):
+        yield order[b : b + batch_size]
+
+
+def batched_forward(
+    model: torch.nn.Module,
+    sequences: Sequence[Sequence[int]],
+    pad_id: int,
+    batch_size: int,
+    activation: Callable[[torch.Tensor], torch.Tensor],
+    per_token: bool,
+    token_types: bool = True,
+) -> list[np.ndarray]:
+    """Run the model over token id sequences, longest first so each batch pads little.
+
+    Returns, in input order, ``activation(logits)`` as float32 arrays: (tokens, labels)
+    per sequence when ``per_token``, else (labels,).
+    """
+    device = next(model.parameters()).device
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        if device.type == "cuda"
+        else torch.autocast("cpu", enabled=False)
+    )
+    out: list[np.ndarray | None] = [None] * len(sequences)
+    model.eval()
+    with torch.inference_mode(), autocast:
+        for idx in _batches([len(s) for s in sequences], batch_size):
+            width = len(sequences[idx[0]])
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, i in enumerate(idx):
+                n = len(sequences[i])
+                ids[r, :n] = torch.as_tensor(sequences[i])
+                mask[r, :n] = 1
+            inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+            if token_types:
+                inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+            values = activation(model(**inputs).logits.float()).cpu().numpy()
+            for r, i in enumerate(idx):
+                out[i] = values[r, : len(sequences[i])] if per_token else values[r]
+    return out  # type: ignore[return-value]

@@ -1,0 +1,361 @@
+"""The token tagger: training (Trainer, early stopping on validation F1) and fast inference.
+
+Predictions are decoded at character level: windows of a long paragraph are merged back
+(each token taken from the window where it sits farthest from an edge), invalid BIO is
+repaired (an I-X after O or after another type starts a new X), and every entity
+carries character offsets and a score (the mean probability of its tokens' labels).
+Metrics are seqeval strict IOB2 over the characters of whole paragraphs, so a boundary
+a token cannot express counts as an error rather than vanishing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB2
+from transformers import (
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    set_seed,
+)
+
+from train.config import AuxiliaryConfig, TrainConfig
+from train.dataset import AlignReport, Windows, bio_labels, char_bio, tagger_dataset, tagger_features, tokenize_windows
+from train.errors import InputError
+from train.files import atomic_dir
+from train.labelstudio import Example, Span, load_schema
+from train.report import CURVES, manifest, model_card, plot_curves, share_permissions, write_json
+from train.runtime import (
+    OrderedEvalTrainer,
+    batched_forward,
+    is_main_process,
+    load_tokenizer,
+    pick_device,
+    remove_work_dir,
+    resolve_base,
+    training_arguments,
+)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A predicted span: character offsets into the paragraph, label, mean token probability."""
+
+    start: int
+    end: int
+    label: str
+    score: float
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class LabelCodec:
+    """Label ids as arrays: entity type per id (-1 for O) and whether it is an I- label."""
+
+    def __init__(self, id2label: dict[int, str]):
+        n = len(id2label)
+        self.types: list[str] = []
+        self.type_of = np.full(n, -1, dtype=np.int64)
+        self.inside = np.zeros(n, dtype=bool)
+        for i in range(n):
+            name = id2label[i]
+            if name == "O":
+                continue
+            prefix, _, typ = name.partition("-")
+            if prefix not in ("B", "I") or not typ:
+                raise ValueError(f"label {name!r} is not O, B-X or I-X")
+            if typ not in self.types:
+                self.types.append(typ)
+            self.type_of[i] = self.types.index(typ)
+            self.inside[i] = prefix == "I"
+
+
+def repaired_starts(pred: np.ndarray, codec: LabelCodec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entity starts after BIO repair: a tagged token starts an entity when it is B-X,
+    or an I-X after O or after a token of another type. Returns (tagged, start, type)."""
+    typ = codec.type_of[pred]
+    tagged = typ >= 0
+    prev = np.concatenate(([-1], typ[:-1]))
+    start = tagged & (~codec.inside[pred] | (prev != typ))
+    return tagged, start, typ
+
+
+def repair_bio(labels: Sequence[str]) -> list[str]:
+    """The repaired BIO strings (for inspection and tests; decoding uses arrays)."""
+    types = sorted({l.partition("-")[2] for l in labels if l != "O"})
+    names = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
+    codec = LabelCodec(dict(enumerate(names)))
+    pred = np.array([names.index(l) for l in labels], dtype=np.int64)
+    tagged, start, typ = repaired_starts(pred, codec)
+    return [("B-" if s else "I-") + codec.types[t] if g else "O" for g, s, t in zip(tagged, start, typ)]
+
+
+def decode(probs: np.ndarray, offsets: np.ndarray, codec: LabelCodec) -> list[Entity]:
+    """Entities from per-token probabilities (tokens, labels) and their char offsets."""
+    if len(probs) == 0:
+        return []
+    pred = probs.argmax(-1)
+    conf = probs[np.arange(len(pred)), pred]
+    tagged, start, typ = repaired_starts(pred, codec)
+    cont = tagged & ~start
+    end = tagged & ~np.concatenate((cont[1:], [False]))
+    s_idx, e_idx = np.flatnonzero(start), np.flatnonzero(end)
+    csum = np.concatenate(([0.0], np.cumsum(conf, dtype=np.float64)))
+    scores = (csum[e_idx + 1] - csum[s_idx]) / (e_idx - s_idx + 1)
+    return [
+        Entity(int(offsets[s, 0]), int(offsets[e, 1]), codec.types[typ[s]], round(float(sc), 4))
+        for s, e, sc in zip(s_idx, e_idx, scores)
+    ]
+
+
+def merge_windows(windows: Windows, probs: Sequence[np.ndarray], n_texts: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per text, (offsets, probs) of its tokens in order, overlapping windows merged.
+
+    A token seen in two windows is taken from the one where it is farther from an edge
+    (more context on both sides).
+    """
+    by_text: dict[int, list[int]] = defaultdict(list)
+    for w, i in enumerate(windows.sample):
+        by_text[int(i)].append(w)
+    n_labels = probs[0].shape[-1] if len(probs) else 0
+    out = []
+    for i in range(n_texts):
+        offs, prs, cent = [], [], []
+        for w in by_text.get(i, ()):
+            real = ~windows.special[w]
+            offs.append(windows.offsets[w][real])
+            prs.append(probs[w][real])
+            pos = np.arange(int(real.sum()))
+            cent.append(np.minimum(pos, pos[::-1]))
+        if not offs:
+            out.append((np.zeros((0, 2), dtype=np.int64), np.zeros((0, n_labels), dtype=np.float32)))
+            continue
+        if len(offs) == 1:
+            out.append((offs[0], prs[0]))
+            continue
+        o, p, c = np.concatenate(offs), np.concatenate(prs), np.concatenate(cent)
+        order = np.lexsort((-c, o[:, 0]))
+        first = np.concatenate(([True], o[order[1:], 0] != o[order[:-1], 0]))
+        keep = order[first]
+        out.append((o[keep], p[keep]))
+    return out
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- inference
+
+
+class Tagger:
+    """A trained tagger: ``Tagger.load(dir).predict(texts)`` -> entities per text."""
+
+    def __init__(self, model, tokenizer, max_length: int | None = None, stride: int | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length or min(tokenizer.model_max_length, model.config.max_position_embeddings))
+        self.stride = int(stride if stride is not None else getattr(model.config, "window_stride", self.max_length // 8))
+        self.codec = LabelCodec({int(k): v for k, v in model.config.id2label.items()})
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str | torch.device | None = None) -> "Tagger":
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").exists():
+            raise InputError(f"{model_dir}: not a tagger model dir (no config.json)")
+        tokenizer = load_tokenizer(str(model_dir))
+        model = AutoModelForTokenClassification.from_pretrained(model_dir).to(pick_device(device))
+        model.eval()
+        return cls(model, tokenizer)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.codec.types)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[list[Entity]]:
+        """Entities per text, character offsets into that text."""
+        if not texts:
+            return []
+        windows = tokenize_windows(texts, self.tokenizer, self.max_length, self.stride)
+        probs = batched_forward(
+            self.model,
+            windows.input_ids,
+            self.tokenizer.pad_token_id,
+            batch_size,
+            lambda logits: torch.softmax(logits, -1),
+            per_token=True,
+            token_types="token_type_ids" in self.tokenizer.model_input_names,
+        )
+        return [decode(p, o, self.codec) for o, p in merge_windows(windows, probs, len(texts))]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _scores(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "precision": float(d["precision"]),
+        "recall": float(d["recall"]),
+        "f1": float(d["f1-score"]),
+        "support": int(d["support"]),
+    }
+
+
+def entity_report(gold: Sequence[Example], predicted: Sequence[Sequence[Entity]], labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """seqeval strict IOB2 over characters: P/R/F1 per type, micro and macro averages."""
+    labels = list(labels or load_schema().span_labels)
+    y_true = [char_bio(ex.text, ex.spans) for ex in gold]
+    y_pred = [char_bio(ex.text, [Span(e.start, e.end, e.label) for e in ents]) for ex, ents in zip(gold, predicted)]
+    zero = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    if not any(t != "O" for seq in y_true + y_pred for t in seq):
+        return {"per_type": {l: dict(zero) for l in labels}, "micro": dict(zero), "macro": dict(zero), "paragraphs": len(gold)}
+    rep = classification_report(y_true, y_pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    per_type = {l: _scores(rep[l]) if l in rep else dict(zero) for l in labels}
+    present = [per_type[l] for l in labels if per_type[l]["support"] > 0]
+    macro = {
+        k: (float(np.mean([r[k] for r in present])) if present else 0.0) for k in ("precision", "recall", "f1")
+    }
+    macro["support"] = sum(r["support"] for r in present)
+    return {
+        "per_type": per_type,
+        "micro": _scores(rep["micro avg"]),
+        "macro": macro,  # over the types that occur in the gold
+        "paragraphs": len(gold),
+    }
+
+
+# --------------------------------------------------------------------------- training
+
+
+def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig):
+    """Intermediate training on auxiliary NER corpora (CLUENER, MSRA, ...) before the domain data.
+
+    The place where that stage goes: it receives the freshly initialized token
+    classifier and returns it trained. Off by default; not built yet.
+    """
+    if not config.enabled:
+        return model
+    raise InputError("config auxiliary.enabled: auxiliary-corpus training is not implemented yet; set enabled: false")
+
+
+def _metric_fn(val: Sequence[Example], windows: Windows, codec: LabelCodec, labels: Sequence[str]):
+    def compute(p: EvalPrediction) -> dict[str, float]:
+        logits = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
+        probs = [_softmax(logits[w, : len(windows.input_ids[w])].astype(np.float32)) for w in range(len(windows.input_ids))]
+        merged = merge_windows(windows, probs, len(val))
+        rep = entity_report(val, [decode(pr, o, codec) for o, pr in merged], labels)
+        return {
+            "precision": rep["micro"]["precision"],
+            "recall": rep["micro"]["recall"],
+            "f1": rep["micro"]["f1"],
+            "macro_f1": rep["macro"]["f1"],
+        }
+
+    return compute
+
+
+def _training_summary(log_history: list[dict[str, Any]], trainer) -> dict[str, Any]:
+    evals = [h for h in log_history if "eval_f1" in h]
+    best = max(evals, key=lambda h: h["eval_f1"]) if evals else {}
+    return {
+        "epochs_run": round(float(trainer.state.epoch or 0), 2),
+        "steps": int(trainer.state.global_step),
+        "best_epoch": best.get("epoch"),
+        "best_eval_f1": best.get("eval_f1"),
+        "log_history": log_history,
+    }
+
+
+def train_tagger(
+    train: Sequence[Example],
+    val: Sequence[Example],
+    config: TrainConfig,
+    out_dir: Path,
+    data_paths: Sequence[str | Path],
+    data_info: dict[str, Any],
+) -> dict[str, Any]:
+    """Fine-tune the base encoder as a token tagger; write ``out_dir/tagger``; return its metrics."""
+    if not val:
+        raise InputError("the tagger needs validation paragraphs: give data from at least two articles")
+    cfg = config.tagger
+    base = resolve_base(cfg.base_model)
+    tokenizer = load_tokenizer(base)
+    labels = bio_labels()
+    label2id = {l: i for i, l in enumerate(labels)}
+    id2label = dict(enumerate(labels))
+    codec = LabelCodec(id2label)
+    span_labels = codec.types
+
+    val = sorted(val, key=lambda ex: -len(ex.text))  # evaluation batches pad little
+    align = AlignReport()
+    train_windows, train_labels = tagger_features(train, tokenizer, label2id, cfg.max_length, cfg.stride, align)
+    val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
+
+    set_seed(cfg.seed)
+    model = AutoModelForTokenClassification.from_pretrained(
+        base, num_labels=len(labels), id2label=id2label, label2id=label2id
+    )
+    model = auxiliary_stage(model, tokenizer, config.auxiliary)
+
+    work = out_dir / ".work-tagger"
+    trainer = OrderedEvalTrainer(
+        model=model,
+        args=training_arguments(cfg, work, "f1"),
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        train_dataset=tagger_dataset(train_windows, train_labels, tokenizer),
+        eval_dataset=tagger_dataset(val_windows, val_labels, tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=_metric_fn(val, val_windows, codec, span_labels),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)],
+    )
+    trainer.train()
+    model = trainer.model
+    model.config.window_stride = cfg.stride
+    tokenizer.model_max_length = cfg.max_length
+
+    tagger = Tagger(model, tokenizer, cfg.max_length, cfg.stride)
+    report = entity_report(val, tagger.predict([ex.text for ex in val], cfg.eval_batch_size), span_labels)
+    metrics = {
+        "validation": report,
+        "data": {**data_info, "windows_train": len(train_windows.input_ids), "windows_validation": len(val_windows.input_ids)},
+        "alignment": {
+            "spans": align.spans,
+            "misaligned": dict(align.misaligned),
+            "examples": align.samples,
+            "summary": align.summary(),
+        },
+        "training": _training_summary(trainer.state.log_history, trainer),
+        "note": "Figures: seqeval strict IOB2 over characters of whole validation paragraphs "
+        "(windows merged, BIO repaired); a span boundary inside a token counts as an error.",
+    }
+    if is_main_process():
+        with atomic_dir(out_dir / "tagger") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / "metrics.json", metrics)
+            plot_curves(trainer.state.log_history, tmp / CURVES)
+            man = manifest("tagger", tmp, config.model_dump(mode="json"), data_paths, cfg.base_model)
+            write_json(tmp / "manifest.json", man)
+            card = model_card(
+                "Talent-policy token tagger",
+                "Tags entities and metrics (" + ", ".join(span_labels) + ") in normalized Chinese paragraphs; "
+                "load with `train.tagger.Tagger.load(dir)`.",
+                man,
+                metrics,
+                "per_type",
+            )
+            (tmp / "README.md").write_text(card, encoding="utf-8")
+            share_permissions(tmp)
+    remove_work_dir(work)
+    return metrics
