@@ -145,3 +145,8 @@ def test_stats_flag_a_mention_tagged_once_and_missed_elsewhere(tmp_path):
 def test_script_is_told_apart():
     assert is_traditional("大慶市人才總量達到48.9萬人")
     assert not is_traditional("大庆市人才总量达到48.9万人")
+
+
+def test_the_tail_of_a_longer_number_is_not_a_missed_mention(tmp_path):
+    path = write(tmp_path, [task(1, "工作满1年", [(3, 5, "QUANTITY")]), task(2, "2021年以来", [])])
+    assert corpus_stats(read_export(path).examples).missed == []

@@ -68,6 +68,8 @@ def corpus_stats(examples: list[Example]) -> CorpusStats:
             for s in e.spans:
                 covered[s.start : s.end] = [True] * (s.end - s.start)
             for m in finder.finditer(e.text):
+                if m.start() and m.group()[0].isdigit() and (e.text[m.start() - 1].isdigit() or e.text[m.start() - 1] == "."):
+                    continue  # the tail of a longer number: 1年 inside 2021年
                 if not any(covered[m.start() : m.end()]):
                     stats.missed.append(Missed(m.group(), mentions[m.group()], e.task_id, e.article_id, m.start()))
     return stats
