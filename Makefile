@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: install test test-fast gold labelstudio clean predict
+.PHONY: install test test-fast gold labelstudio clean predict browser
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 ## test: the whole suite, real Label Studio server included (what CI runs)
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 ## test-fast: skip the tests marked slow
@@ -40,3 +40,9 @@ labelstudio: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## browser: Debian chromium + CJK fonts for the Label Studio UI test (installed only if missing)
+browser:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; }
