@@ -435,11 +435,13 @@ def run_predict(
     device: str | None = None,
     progress: bool = True,
     group_paragraphs: int = GROUP_PARAGRAPHS,
+    models: Models | None = None,
 ) -> int:
     """Predict on the inputs and write ``output`` atomically; returns the number of articles.
 
-    Order: arguments, inputs (a validating pass), models, then the streaming pass.
-    Bad input raises InputError before anything is written.
+    Order: arguments, inputs (a validating pass), models (loaded from ``models_dir``
+    unless given), then the streaming pass. Bad input raises InputError before
+    anything is written.
     """
     from tqdm import tqdm
 
@@ -450,7 +452,8 @@ def run_predict(
     k_n = parse_shard(shard)
     files = expand_inputs(inputs)
     total = count_articles(files, k_n)
-    models = Models.load(models_dir, device=device)
+    if models is None:
+        models = Models.load(models_dir, device=device)
     thresholds = models.thresholds()
     bar = tqdm(total=total, unit="article", file=sys.stderr, disable=None if progress else True, desc="predict")
     try:

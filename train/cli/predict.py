@@ -33,5 +33,8 @@ def predict(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (a terminal only)."),
 ) -> None:
     """Tag entities and metrics, classify paragraphs, and write one record per article."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # stderr keeps one progress bar: ours
     n = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress)
     typer.echo(f"{output}: {n} articles", err=True)
