@@ -147,11 +147,11 @@ def labelstudio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudi
                 raise
             proc, url, log = _start(data_dir, token, username, password)
     except Exception as exc:
-        pytest.fail(
-            f"Label Studio did not start ({exc}); last lines of {data_dir / 'server.log'}:\n"
-            + _tail(data_dir / "server.log", 40),
-            pytrace=False,
-        )
+        failure = f"Label Studio did not start ({exc}); last lines of {data_dir / 'server.log'}:\n"
+    else:
+        failure = ""
+    if failure:
+        pytest.fail(failure + _tail(data_dir / "server.log", 40), pytrace=False)
     try:
         print(f"\nLabel Studio up at {url} in {time.monotonic() - started:.0f} s", file=sys.stderr)
         client = LabelStudio(base_url=url, api_key=token)
