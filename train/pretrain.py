@@ -1,0 +1,765 @@
+"""Masked-LM pretraining of the project's compact Chinese BERT (the offline base encoder).
+
+The build and CI machines reach no model hub, so the default base model is one we
+pretrain ourselves on the public corpora with the bert-base-chinese vocabulary: it
+tokenizes exactly like bert-base-chinese, so the two can be swapped by config. The same
+code continues an existing model on a user's unlabeled articles (domain-adaptive
+pretraining, ``--base``).
+
+Text goes through the same normalization as fine-tuning (``train.text``), consecutive
+sentences of a file are packed into blocks of up to ``max_length`` tokens, and the MLM
+head runs on the masked positions only (it is most of the CPU time otherwise).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import re
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from train.errors import InputError
+from train.files import atomic_dir, atomic_write
+from train.text import normalize, read_article, split_article
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
+# Files a corpus directory contributes; a file named on the command line is read whatever its name.
+CORPUS_SUFFIXES = (".txt", ".jsonl", ".tsv", ".bio", ".bmes", ".conll", ".dev", ".test", ".train")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HEADLINE = re.compile(r"^(.+)\t(\d+)\s*$")
+_TAGGED = re.compile(r"^\S+[\t ]+(O|[BIMES]-\S+)\s*$")
+STATE_FILE = "pretrain_state.json"
+
+
+# --------------------------------------------------------------------------- config
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelShape(_Section):
+    """Shape of a new model (ignored with ``--base``: the base keeps its shape)."""
+
+    num_hidden_layers: int = Field(4, ge=1, le=24)
+    hidden_size: int = Field(256, ge=8)
+    num_attention_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(1024, ge=8)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class TrainSettings(_Section):
+    max_steps: int = Field(10000, ge=1, description="optimizer steps in all (resumed runs included)")
+    batch_size: int = Field(64, ge=1, description="blocks per optimizer step")
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
+    short_block_prob: float = Field(0.1, ge=0, le=1, description="blocks packed to a random shorter length")
+    heldout_fraction: float = Field(0.01, gt=0, lt=0.5)
+    heldout_max: int = Field(500, ge=1, description="at most this many held-out blocks")
+    seed: int = 42
+    eval_steps: int = Field(1000, ge=1)
+    save_steps: int = Field(500, ge=1)
+    logging_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 mixed precision on a GPU that has it or a CPU with AMX, else fp32"
+    )
+
+
+class PretrainConfig(_Section):
+    vocab: str = Field(
+        "../../shared/vocab/bert-base-chinese-vocab.txt",
+        description="WordPiece vocab of a new model, relative to the config file (ignored with --base)",
+    )
+    max_length: int = Field(256, ge=8, le=512, description="tokens per block, [CLS] and [SEP] included")
+    model: ModelShape = Field(default_factory=ModelShape)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+
+
+def load_config(path: str | Path | None = None) -> tuple[PretrainConfig, Path]:
+    """Read and validate the YAML config; returns it with the path it came from."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}:" if mark else ""
+        raise InputError(f"{path}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a pretrain config is a mapping (vocab, max_length, model, train)")
+    try:
+        cfg = PretrainConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"unknown key '{loc}'" if err["type"] == "extra_forbidden" else f"{loc}: {err['msg']}")
+        raise InputError(f"{path}: {'; '.join(problems)}") from None
+    if cfg.model.hidden_size % cfg.model.num_attention_heads:
+        raise InputError(
+            f"{path}: model.hidden_size ({cfg.model.hidden_size}) must be a multiple of "
+            f"model.num_attention_heads ({cfg.model.num_attention_heads})"
+        )
+    return cfg, path
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+@dataclass
+class CorpusFile:
+    """The normalized text units (sentences or paragraphs) one corpus file gave."""
+
+    path: Path
+    format: str
+    units: list[str] = field(default_factory=list)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(u) for u in self.units)
+
+
+def expand_corpus(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and the corpus files (by suffix) inside directories, sorted."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in CORPUS_SUFFIXES and not f.name.startswith(".")
+            )
+            if not found:
+                raise InputError(f"{p}: directory has no corpus files ({', '.join(CORPUS_SUFFIXES)})")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    if not out:
+        raise InputError("no corpus given (--corpus FILE_OR_DIR)")
+    return out
+
+
+def _sniff(lines: list[str]) -> str:
+    """The format of a text file from its first non-blank lines."""
+    sample = [ln for ln in lines[:400] if ln.strip()][:100]
+    if sample and all(_TAGGED.match(ln) for ln in sample):
+        return "char-tagged"
+    if sample and all(_HEADLINE.match(ln) for ln in sample):
+        return "headlines"
+    return "article"
+
+
+def _char_tagged_units(path: Path, lines: list[str]) -> Iterator[str]:
+    """One character and a BIO/BMES tag per line, blank line between sentences.
+
+    Weibo NER appends the character's position in its word ('科0'); the character is the first one.
+    """
+    chars: list[str] = []
+    for n, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            if chars:
+                yield "".join(chars)
+            chars = []
+            continue
+        if len(parts) != 2:
+            raise InputError(f"{path}:{n}: expected 'CHARACTER TAG', got {line.strip()[:40]!r}")
+        chars.append(parts[0][0])
+    if chars:
+        yield "".join(chars)
+
+
+def read_corpus_file(path: Path) -> CorpusFile:
+    """Normalized text units of one file, whatever its format (see the module docstring)."""
+    if path.suffix.lower() in (".jsonl", ".json"):
+        units: list[str] = []
+        raw = read_article(path)
+        for n, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                text = obj["text"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InputError(f"{path}:{n}: expected a JSON object with a 'text' field") from None
+            if not isinstance(text, str):
+                raise InputError(f"{path}:{n}: 'text' is not a string")
+            units += [p.text for p in split_article(text)]
+        return CorpusFile(path, "jsonl", units)
+    raw = read_article(path)
+    lines = raw.splitlines()
+    kind = _sniff(lines)
+    if kind == "char-tagged":
+        units = [normalize(s).text for s in _char_tagged_units(path, lines)]
+    elif kind == "headlines":
+        units = [normalize(m.group(1)).text for ln in lines if (m := _HEADLINE.match(ln))]
+    else:
+        units = [p.text for p in split_article(raw)]
+    return CorpusFile(path, kind, [u for u in units if u])
+
+
+def read_corpus(paths: Iterable[str | Path]) -> tuple[list[CorpusFile], list[str]]:
+    """All corpus files, plus notes on files skipped because they hold no Chinese text."""
+    files, skipped = [], []
+    for path in expand_corpus(paths):
+        cf = read_corpus_file(path)
+        if not any(_CJK.search(u) for u in cf.units[:200]):
+            skipped.append(f"{path}: no Chinese text, skipped")
+            continue
+        files.append(cf)
+    if not files:
+        raise InputError("no Chinese text in the corpus files given")
+    return files, skipped
+
+
+def corpus_digest(files: list[CorpusFile]) -> str:
+    h = hashlib.sha256()
+    for cf in files:
+        for u in cf.units:
+            h.update(u.encode("utf-8"))
+            h.update(b"\n")
+        h.update(b"\f")
+    return h.hexdigest()
+
+
+def pack_blocks(
+    token_ids: Iterable[list[int]], block: int, short_prob: float, rng: random.Random
+) -> Iterator[list[int]]:
+    """Concatenate consecutive units' tokens into blocks of at most ``block`` tokens.
+
+    A unit longer than a block is cut into block-sized pieces. With ``short_prob`` a block
+    is filled only to a random shorter length, so the model also sees short inputs.
+    """
+    cur: list[int] = []
+    target = block
+    for ids in token_ids:
+        while ids:
+            room = target - len(cur)
+            if len(ids) <= room:
+                cur += ids
+                ids = []
+            elif cur:
+                yield cur
+                cur = []
+                target = rng.randint(8, block) if rng.random() < short_prob else block
+            else:
+                cur, ids = ids[:block], ids[block:]
+                yield cur
+                cur = []
+    if cur:
+        yield cur
+
+
+# --------------------------------------------------------------------------- model
+
+
+def vocab_tokenizer(vocab: str | Path, max_length: int):
+    """A bert-base-chinese-style fast tokenizer from a WordPiece vocab file.
+
+    transformers 5 wants the path as ``vocab=``: a ``vocab_file=`` keyword is silently
+    ignored and leaves a five-token vocabulary that maps everything to [UNK].
+    """
+    from transformers import BertTokenizerFast
+
+    vocab = Path(vocab)
+    if not vocab.is_file():
+        raise InputError(f"{vocab}: vocab file not found")
+    tok = BertTokenizerFast(vocab=str(vocab), do_lower_case=True, tokenize_chinese_chars=True, model_max_length=max_length)
+    if len(tok) < 100 or tok.convert_tokens_to_ids("[MASK]") == tok.unk_token_id:
+        raise InputError(f"{vocab}: not a BERT WordPiece vocab (one token a line, with [MASK])")
+    return tok
+
+
+@functools.cache
+def _masked_lm_class():
+    from transformers import BertForMaskedLM
+    from transformers.modeling_outputs import MaskedLMOutput
+
+    class MaskedPositionsBertForMaskedLM(BertForMaskedLM):
+        """BertForMaskedLM whose prediction head runs on the masked positions only.
+
+        The head projects to 21k vocabulary entries; on every position it costs more
+        than the encoder. Weights and names are BertForMaskedLM's, so the saved model
+        loads with AutoModelForMaskedLM.
+        """
+
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+            if labels is None:
+                return super().forward(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs
+                )
+            hidden = self.bert(
+                input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
+            ).last_hidden_state
+            picked = labels != -100
+            logits = self.cls(hidden[picked])
+            target = labels[picked]
+            if target.numel():
+                loss = torch.nn.functional.cross_entropy(logits.float(), target)
+            else:  # no masked token in the batch: a zero loss that still has a graph
+                loss = hidden.sum() * 0.0
+            return MaskedLMOutput(loss=loss, logits=logits)
+
+    return MaskedPositionsBertForMaskedLM
+
+
+def new_model(cfg: PretrainConfig, tokenizer):
+    from transformers import BertConfig
+
+    shape = cfg.model
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_hidden_layers,
+        num_attention_heads=shape.num_attention_heads,
+        intermediate_size=shape.intermediate_size,
+        hidden_dropout_prob=shape.dropout,
+        attention_probs_dropout_prob=shape.dropout,
+        max_position_embeddings=cfg.max_length,
+        type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return _masked_lm_class()(config)
+
+
+def load_base(base: str):
+    """Model and tokenizer of an existing BERT (local dir or hub id) to continue pretraining."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(base)
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{base}: cannot load the base model ({str(exc).splitlines()[0]})") from None
+    if config.model_type != "bert":
+        raise InputError(f"{base}: base model is '{config.model_type}', pretrain continues BERT models only")
+    if not tokenizer.is_fast or tokenizer.mask_token is None:
+        raise InputError(f"{base}: the base needs a fast tokenizer with a [MASK] token")
+    model = _masked_lm_class().from_pretrained(base, dtype=torch.float32)
+    return model, tokenizer
+
+
+# --------------------------------------------------------------------------- training
+
+
+class _Collator:
+    """Random MLM masking for training batches; held-out batches come pre-masked (fixed)."""
+
+    def __init__(self, tokenizer, mlm_probability: float):
+        from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification
+
+        self.mlm = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
+        self.fixed = DataCollatorForTokenClassification(tokenizer)
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        if "labels" in examples[0]:
+            return self.fixed(examples)
+        return self.mlm([{"input_ids": e["input_ids"]} for e in examples])
+
+
+def premask(blocks: list[list[int]], tokenizer, mlm_probability: float, seed: int) -> list[dict[str, list[int]]]:
+    """Mask the held-out blocks once, with a fixed seed, so every evaluation is comparable."""
+    from transformers import DataCollatorForLanguageModeling
+
+    col = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability, seed=seed)
+    out = []
+    for ids in blocks:
+        batch = col([{"input_ids": ids}])
+        out.append({"input_ids": batch["input_ids"][0].tolist(), "labels": batch["labels"][0].tolist()})
+    return out
+
+
+def _preprocess_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Masked-position logits -> predicted ids laid out like ``labels`` (-100 elsewhere)."""
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    preds = torch.full_like(labels, -100)
+    preds[labels != -100] = logits.argmax(-1).to(preds.dtype)
+    return preds
+
+
+def _mlm_accuracy(pred) -> dict[str, float]:
+    import numpy as np
+
+    preds, labels = pred.predictions, pred.label_ids
+    picked = labels != -100
+    return {"mlm_accuracy": float(np.mean(preds[picked] == labels[picked])) if picked.any() else 0.0}
+
+
+def use_bf16(precision: str) -> bool:
+    """bf16 autocast where it pays: GPUs with bf16, and CPUs with AMX tiles (about 1.7x faster here)."""
+    if precision != "auto":
+        return precision == "bf16"
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(amx and amx())
+
+
+def _device_name() -> str:
+    if torch.cuda.is_available():
+        return f"CUDA: {torch.cuda.get_device_name(0)}"
+    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _git_sha() -> str | None:
+    head = PROJECT_ROOT / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            return (PROJECT_ROOT / ".git" / ref[5:]).read_text().strip()
+        return ref
+    except OSError:
+        return None
+
+
+@dataclass
+class PretrainResult:
+    out: Path
+    metrics: dict[str, Any]
+
+
+def pretrain(
+    corpus: list[str | Path],
+    out: str | Path,
+    config: str | Path | None = None,
+    base: str | None = None,
+    resume: bool = False,
+    max_minutes: float | None = None,
+    command: list[str] | None = None,
+) -> PretrainResult:
+    """Pretrain (or continue) a BERT with masked LM and write the model dir ``out``.
+
+    Checkpoints go to ``OUT.checkpoints/`` beside the output; ``resume`` continues from
+    the latest one. ``max_minutes`` stops this run early (checkpoint saved, output
+    written as a partial model); a later ``resume`` run goes on to ``train.max_steps``.
+    """
+    started = time.time()
+    cfg, cfg_path = load_config(config)
+    out = Path(out)
+    work = out.with_name(out.name + ".checkpoints")
+    files, skipped = read_corpus(corpus)
+
+    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+
+    set_seed(cfg.train.seed)
+    if base:
+        model, tokenizer = load_base(base)
+        max_length = min(cfg.max_length, model.config.max_position_embeddings)
+    else:
+        vocab = Path(cfg.vocab)
+        if not vocab.is_absolute():
+            vocab = (cfg_path.parent / vocab).resolve()
+        max_length = cfg.max_length
+        tokenizer = vocab_tokenizer(vocab, max_length)
+        model = new_model(cfg, tokenizer)
+    tokenizer.model_max_length = model.config.max_position_embeddings
+
+    # Tokenize, pack consecutive units of each file into blocks, split off the held-out blocks.
+    rng = random.Random(cfg.train.seed)
+    blocks: list[list[int]] = []
+    for cf in files:
+        ids = tokenizer(cf.units, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False)[
+            "input_ids"
+        ]
+        for b in pack_blocks((i for i in ids if i), max_length - 2, cfg.train.short_block_prob, rng):
+            blocks.append([tokenizer.cls_token_id, *b, tokenizer.sep_token_id])
+    if len(blocks) < 2:
+        raise InputError("corpus too small: fewer than two blocks of text")
+    order = list(range(len(blocks)))
+    rng.shuffle(order)
+    n_held = max(1, min(cfg.train.heldout_max, round(len(blocks) * cfg.train.heldout_fraction)))
+    held = [blocks[i] for i in sorted(order[:n_held])]
+    train_blocks = [blocks[i] for i in sorted(order[n_held:])]
+    train_tokens = sum(len(b) for b in train_blocks)
+
+    # Checkpoints: refuse to mix runs made from another corpus or config.
+    fingerprint = {
+        "corpus_sha256": corpus_digest(files),
+        "config": cfg.model_dump(exclude={"train": {"max_steps", "eval_steps", "save_steps", "logging_steps", "save_total_limit"}}),
+        "base": base,
+    }
+    state_path = work / STATE_FILE
+    state: dict[str, Any] = {"fingerprint": fingerprint, "runs": []}
+    have_ckpt = work.is_dir() and any(work.glob("checkpoint-*"))
+    if have_ckpt and not resume:
+        raise InputError(f"{work}: holds checkpoints of an earlier run; pass --resume to continue it, or delete the dir")
+    if resume and have_ckpt:
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise InputError(f"{state_path}: missing or unreadable; cannot check what the checkpoints were made from") from None
+        old = state.get("fingerprint", {})
+        changed = [k for k in ("corpus_sha256", "config", "base") if old.get(k) != fingerprint[k]]
+        if changed:
+            what = ", ".join("corpus" if k == "corpus_sha256" else k for k in changed)
+            raise InputError(f"{work}: checkpoints were made with another {what}; resume with the same ones or delete the dir")
+    elif resume:
+        print(f"no checkpoint in {work}: starting from scratch", file=sys.stderr)
+
+    cuda = torch.cuda.is_available()
+    bf16 = use_bf16(cfg.train.precision)
+    args = TrainingArguments(
+        output_dir=str(work),
+        max_steps=cfg.train.max_steps,
+        per_device_train_batch_size=cfg.train.batch_size,
+        per_device_eval_batch_size=cfg.train.eval_batch_size,
+        learning_rate=cfg.train.learning_rate,
+        weight_decay=cfg.train.weight_decay,
+        warmup_steps=cfg.train.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy="steps",
+        eval_steps=cfg.train.eval_steps,
+        save_strategy="steps",
+        save_steps=cfg.train.save_steps,
+        save_total_limit=cfg.train.save_total_limit,
+        logging_strategy="steps",
+        logging_steps=cfg.train.logging_steps,
+        seed=cfg.train.seed,
+        data_seed=cfg.train.seed,
+        bf16=bf16,
+        fp16=cuda and not bf16 and cfg.train.precision == "auto",
+        use_cpu=not cuda,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_pin_memory=cuda,
+        disable_tqdm=False,
+    )
+
+    class _Clock(TrainerCallback):
+        """Stop this run after ``max_minutes`` (checkpoint saved) so CPU work goes in chunks."""
+
+        def on_step_end(self, args, state, control, **kw):
+            if max_minutes is not None and time.time() - started > max_minutes * 60:
+                control.should_training_stop = True
+                control.should_save = True
+                control.should_evaluate = True
+            return control
+
+    from datasets import Dataset
+
+    train_ds = Dataset.from_dict({"input_ids": train_blocks})
+    eval_ds = Dataset.from_list(premask(held, tokenizer, cfg.train.mlm_probability, cfg.train.seed + 1))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=_Collator(tokenizer, cfg.train.mlm_probability),
+        processing_class=tokenizer,
+        compute_metrics=_mlm_accuracy,
+        preprocess_logits_for_metrics=_preprocess_logits,
+        callbacks=[_Clock()],
+    )
+    work.mkdir(parents=True, exist_ok=True)
+    run_started = time.time()
+    trainer.train(resume_from_checkpoint=True if (resume and have_ckpt) else None)
+    train_seconds = time.time() - run_started
+    step = trainer.state.global_step
+    evals = [h for h in trainer.state.log_history if "eval_mlm_accuracy" in h]
+    if not evals or evals[-1]["step"] != step:
+        trainer.evaluate()
+        evals = [h for h in trainer.state.log_history if "eval_mlm_accuracy" in h]
+    final = evals[-1]
+
+    run = {
+        "command": shlex.join(command) if command else None,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "wall_seconds": round(time.time() - started, 1),
+        "train_seconds": round(train_seconds, 1),
+        "device": _device_name(),
+        "end_step": step,
+    }
+    state["runs"] = [*state.get("runs", []), run]
+    state["fingerprint"] = fingerprint
+    with atomic_write(state_path) as fh:
+        json.dump(state, fh, ensure_ascii=False, indent=1)
+
+    by_step = {h["step"]: h for h in evals}
+    history = [
+        {"step": s, "eval_loss": round(h["eval_loss"], 4), "mlm_accuracy": round(h["eval_mlm_accuracy"], 4)}
+        for s, h in sorted(by_step.items())
+    ]
+    train_losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    n_params = sum(p.numel() for p in model.parameters())
+    metrics: dict[str, Any] = {
+        "heldout_mlm_accuracy": round(final["eval_mlm_accuracy"], 4),
+        "heldout_loss": round(final["eval_loss"], 4),
+        "heldout_perplexity": round(math.exp(min(final["eval_loss"], 50)), 2),
+        "heldout_blocks": len(held),
+        "heldout_masked_tokens": sum(sum(1 for x in e["labels"] if x != -100) for e in eval_ds),
+        "last_train_loss": round(train_losses[-1], 4) if train_losses else None,
+        "steps": step,
+        "max_steps": cfg.train.max_steps,
+        "complete": step >= cfg.train.max_steps,
+        "epochs": round(step * cfg.train.batch_size / max(1, len(train_blocks)), 3),
+        "train_blocks": len(train_blocks),
+        "train_tokens": train_tokens,
+        "parameters": n_params,
+        "wall_seconds_all_runs": round(sum(r["wall_seconds"] for r in state["runs"]), 1),
+        "device": run["device"],
+        "bf16": bf16,
+        "eval_history": history,
+        "corpus": [
+            {"file": str(cf.path), "format": cf.format, "units": len(cf.units), "chars": cf.chars} for cf in files
+        ],
+        "skipped": skipped,
+        "runs": state["runs"],
+        "config": cfg.model_dump(),
+        "base": base,
+        "max_length": max_length,
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__,
+            "python": platform.python_version(),
+        },
+        "git_sha": _git_sha(),
+    }
+
+    with atomic_dir(out) as tmp:
+        save_model(model, tokenizer, tmp)
+        size = (tmp / "model.safetensors").stat().st_size
+        metrics["model_file_bytes"] = size
+        (tmp / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(metrics, model.config), encoding="utf-8")
+    return PretrainResult(out, metrics)
+
+
+def save_model(model, tokenizer, out: Path) -> None:
+    """fp16 safetensors (half the size) with a config that loads as float32 for fine-tuning.
+
+    ``from_pretrained`` takes the dtype from config.json; fine-tuning in fp16 on a CPU
+    would not learn, so the config says float32 and the weights are upcast on load.
+    """
+    import copy
+
+    half = copy.deepcopy(model).to("cpu").half()
+    half.save_pretrained(out)
+    cfg_file = out / "config.json"
+    conf = json.loads(cfg_file.read_text(encoding="utf-8"))
+    conf["architectures"] = ["BertForMaskedLM"]  # same weights; the masked-only head is a training detail
+    conf["dtype"] = "float32"
+    conf.pop("torch_dtype", None)
+    cfg_file.write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tokenizer.save_pretrained(out)
+    vocab = out / "vocab.txt"
+    if not vocab.exists():  # the tokenizers backend writes tokenizer.json only; older loaders want vocab.txt
+        inv = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+        vocab.write_text("".join(tok + "\n" for tok, _ in inv), encoding="utf-8")
+    special = out / "special_tokens_map.json"
+    if not special.exists():
+        special.write_text(
+            json.dumps(
+                {k: getattr(tokenizer, k) for k in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")},
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+
+
+def model_card(m: dict[str, Any], config) -> str:
+    """README.md: what the model is, how it was made, and how well it predicts masked tokens."""
+    mb = m["model_file_bytes"] / 1e6
+    corpus_rows = "\n".join(
+        f"| `{c['file']}` | {c['format']} | {c['units']:,} | {c['chars']:,} |" for c in m["corpus"]
+    )
+    total_units = sum(c["units"] for c in m["corpus"])
+    total_chars = sum(c["chars"] for c in m["corpus"])
+    hist = "\n".join(f"| {h['step']} | {h['eval_loss']} | {h['mlm_accuracy']:.4f} |" for h in m["eval_history"])
+    runs = "\n".join(
+        f"{i}. `{r['command']}` — {r['wall_seconds'] / 60:.1f} min on {r['device']}, to step {r['end_step']}"
+        for i, r in enumerate(m["runs"], 1)
+    )
+    t = m["config"]["train"]
+    status = (
+        "complete"
+        if m["complete"]
+        else f"**partial**: {m['steps']} of {m['max_steps']} steps; continue with the same command and `--resume`"
+    )
+    skipped = "".join(f"\n- skipped: {s}" for s in m["skipped"])
+    origin = f"continued from `{m['base']}`" if m["base"] else "trained from scratch"
+    return f"""---
+language: zh
+library_name: transformers
+pipeline_tag: fill-mask
+---
+
+# Compact Chinese BERT (masked LM)
+
+The offline base encoder of talent-policy-tagger: a small BERT {origin} with masked-LM
+on plain text, with the bert-base-chinese WordPiece vocabulary ({config.vocab_size:,} entries),
+so it tokenizes exactly like bert-base-chinese and the two can be swapped by `base_model`.
+Text was normalized as for fine-tuning (`train.text`: simplified script, half-width
+digits and letters, articles split into paragraphs).
+
+| | |
+|---|---|
+| architecture | BertForMaskedLM, {config.num_hidden_layers} layers, hidden {config.hidden_size}, {config.num_attention_heads} heads, intermediate {config.intermediate_size} |
+| max length | {config.max_position_embeddings} tokens ([CLS] and [SEP] included) |
+| parameters | {m['parameters']:,} |
+| weights | `model.safetensors`, fp16, {mb:.1f} MB (config.json says float32: it loads upcast, ready to fine-tune) |
+| training | {status}; {m['steps']} steps of {t['batch_size']} blocks, {m['epochs']} epochs over {m['train_blocks']:,} blocks ({m['train_tokens']:,} tokens) |
+| held-out MLM accuracy | **{m['heldout_mlm_accuracy']:.4f}** on {m['heldout_masked_tokens']:,} masked tokens of {m['heldout_blocks']} held-out blocks (loss {m['heldout_loss']}, perplexity {m['heldout_perplexity']}) |
+| wall time | {m['wall_seconds_all_runs'] / 60:.1f} min in all |
+| device | {m['device']} |
+| versions | torch {m['versions']['torch']}, transformers {m['versions']['transformers']}, git {m['git_sha'] or 'unknown'} |
+
+## How it was made
+
+{runs}
+
+Hyper-parameters: learning rate {t['learning_rate']} (linear decay, {t['warmup_ratio']:.0%} warm-up),
+weight decay {t['weight_decay']}, masking {t['mlm_probability']:.0%} of tokens (80% [MASK], 10% random,
+10% kept), dropout {m['config']['model']['dropout']}, seed {t['seed']}. Consecutive sentences or paragraphs of
+a file are packed into blocks of up to {m['max_length']} tokens ({t['short_block_prob']:.0%} of blocks packed shorter);
+{t['heldout_fraction']:.0%} of the blocks (at most {t['heldout_max']}) are held out and masked once with a fixed
+seed. Accuracy counts every masked position (80/10/10 alike).
+
+## Corpus
+
+{total_units:,} sentences or paragraphs, {total_chars:,} characters after normalization.
+
+| file | format | sentences/paragraphs | characters |
+|---|---|---:|---:|
+{corpus_rows}
+{skipped}
+
+## Held-out curve
+
+| step | loss | MLM accuracy |
+|---:|---:|---:|
+{hist}
+
+## Use
+
+```python
+from transformers import AutoModelForMaskedLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained("models/base")
+model = AutoModelForMaskedLM.from_pretrained("models/base")
+```
+
+Research corpora (see ../shared/corpora/README.md): research use only.
+"""
