@@ -126,10 +126,13 @@ def test_push_creates_one_task_per_paragraph_with_a_scored_prediction(labelstudi
         assert task.data == task_data(ARTICLE.stem, ARTICLE.name, p)
         (pred,) = task.predictions
         assert pred.model_version == "tagger-v1+classifier-v1"
-        spans = [Span(p.text.index(m), p.text.index(m) + len(m), lab) for i, m, lab, _ in PICKS if i == p.index]
+        picks = [(Span(p.text.index(m), p.text.index(m) + len(m), lab), sc) for i, m, lab, sc in PICKS if i == p.index]
         probs = CLASSES.get(p.index, {"ATTRACT": 0.02, "CULTIVATE": 0.03, "RETAIN": 0.01})
         classes = [c for c, v in probs.items() if v >= 0.5]
-        assert pred.result == annotation_results(spans, classes, p.text)
+        want = annotation_results([s for s, _ in picks], classes, p.text)
+        for r, (_, sc) in zip(want, picks):
+            r["score"] = sc  # each region keeps its own score
+        assert pred.result == want
         assert pred.score == pytest.approx(review_score([s for i, _, _, s in PICKS if i == p.index], probs.values()))
     # the lowest confidence wins: EDU at 0.41 in paragraph 1, the 0.7 RETAIN margin (0.4) in 10
     assert tasks[1].predictions[0].score == pytest.approx(0.24)  # ATTRACT 0.62 -> margin 0.24

@@ -479,6 +479,7 @@ def _record_tasks(rec: _PredRecord, schema: Schema, where: str) -> list[ReviewTa
         pars[p.index] = p
     spans: dict[int, list[Span]] = {i: [] for i in pars}
     scores: dict[int, list[float]] = {i: [] for i in pars}
+    region_score: dict[tuple[int, Span], float] = {}
     for k, e in enumerate(rec.entities):
         at = f"{where}: entity {k} ({e.label} [{e.start},{e.end}))"
         if e.label not in schema.span_labels:
@@ -497,9 +498,11 @@ def _record_tasks(rec: _PredRecord, schema: Schema, where: str) -> list[ReviewTa
             owner = next((p for p in pars.values() if p.start <= e.start < p.start + len(p.text)), None)
         if owner is None or not (owner.start <= e.start and e.end <= owner.start + len(owner.text)):
             raise InputError(f"{at}: span is not inside {'paragraph ' + str(e.paragraph) if e.paragraph is not None else 'one paragraph'}")
-        spans[owner.index].append(Span(e.start - owner.start, e.end - owner.start, e.label))
+        span = Span(e.start - owner.start, e.end - owner.start, e.label)
+        spans[owner.index].append(span)
         if e.score is not None:
             scores[owner.index].append(e.score)
+            region_score[(owner.index, span)] = e.score
     out = []
     li = schema.interface
     for i, p in pars.items():
@@ -510,6 +513,9 @@ def _record_tasks(rec: _PredRecord, schema: Schema, where: str) -> list[ReviewTa
         chosen = p.labels if p.labels is not None else [c for c, prob in p.classes.items() if prob >= 0.5]
         classes = [c for c in schema.classes if c in chosen]
         result = annotation_results(ordered, classes, p.text)
+        for r, span in zip(result, ordered):  # the UI shows each region's own score
+            if (i, span) in region_score:
+                r["score"] = region_score[(i, span)]
         score = review_score(scores[i], p.classes.values())
         errors = li.validate_prediction({"result": result, "score": score}, return_errors=True)
         if errors:
