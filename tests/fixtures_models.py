@@ -24,9 +24,9 @@ tagger:
   base_model: {base}
   max_length: 64
   stride: 16
-  epochs: 2
-  batch_size: 16
-  learning_rate: 1.0e-3
+  epochs: 3
+  batch_size: 4
+  learning_rate: 3.0e-3
   early_stopping_patience: 2
   logging_steps: 2
 classifier:

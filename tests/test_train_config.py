@@ -1,0 +1,70 @@
+"""Training configs: typed, unknown keys are errors naming the key and the file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from train.config import TrainConfig, load_config
+from train.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_config_is_valid_and_uses_the_committed_base():
+    cfg = load_config(ROOT / "configs" / "train.yaml")
+    assert cfg.tagger.base_model == "models/base" and cfg.classifier.base_model == "models/base"
+    assert cfg.auxiliary.enabled is False
+    assert cfg.tagger.stride < cfg.tagger.max_length - 2
+
+
+def test_unknown_key_names_the_key_and_the_file(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("tagger:\n  epochs: 3\n  learning_rte: 1.0e-4\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and "unknown key 'tagger.learning_rte'" in str(err.value)
+
+
+def test_unknown_section_and_bad_values(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("taggr: {}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown key 'taggr'"):
+        load_config(path)
+    path.write_text("classifier:\n  batch_size: many\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"classifier\.batch_size: .*integer"):
+        load_config(path)
+    path.write_text("tagger:\n  max_length: 64\n  stride: 62\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"stride \(62\) must be smaller"):
+        load_config(path)
+    path.write_text("tagger: [1, 2\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"line \d+ not valid YAML"):
+        load_config(path)
+
+
+def test_auxiliary_section_is_there_and_off_by_default(tmp_path):
+    assert TrainConfig().auxiliary.enabled is False
+    path = tmp_path / "train.yaml"
+    path.write_text(
+        "auxiliary:\n  enabled: true\n  corpora:\n    - {path: ../shared/corpora/cluener2020, format: cluener, label_map: {name: PER, game: null}}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    assert cfg.auxiliary.corpora[0].label_map == {"name": "PER", "game": None}
+    path.write_text("auxiliary:\n  corpora:\n    - {path: x, format: xml}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"auxiliary\.corpora\.0\.format"):
+        load_config(path)
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("split:\n  eval_fraction: 0.2\n  seeed: 1\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from train.cli import main; main()", "train", "--config", str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {path}: unknown key 'split.seeed'"]

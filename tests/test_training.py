@@ -1,0 +1,113 @@
+"""End to end on a tiny random BERT: train both models, check the model dirs, load, predict, evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from train.classifier import Classifier
+from train.cli import app
+from train.labelstudio import load_schema, read_export
+from train.tagger import Entity, Tagger
+
+pytestmark = pytest.mark.slow
+
+COMMON = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "metrics.json", "manifest.json", "README.md", "training_curves.png"}
+
+
+def flat(report: dict, prefix: str = "") -> dict[str, float]:
+    """A nested report as {"per_type.LOC.f1": 0.5, ...} (pytest.approx compares flat mappings)."""
+    out = {}
+    for k, v in report.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@pytest.mark.parametrize("kind", ["tagger", "classifier"])
+def test_model_dirs_have_every_file(tiny_models, kind):
+    d = getattr(tiny_models, kind)
+    files = {p.name for p in d.iterdir()}
+    assert COMMON <= files
+    assert ("thresholds.json" in files) == (kind == "classifier")
+    assert not [p for p in tiny_models.root.iterdir() if p.name.startswith(".")]  # no temp or checkpoint dirs left
+    man = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    assert man["version"].startswith(f"{kind}-") and len(man["version"].split("-")[-1]) == 8
+    assert man["data"]["files"] == {str(tiny_models.data): man["data"]["files"][str(tiny_models.data)]}
+    assert len(man["label_config_sha256"]) == 64 and man["config"][kind]["max_length"] == 64
+    assert {"torch", "transformers", "python"} <= set(man["packages"])
+    assert man["created_utc"].endswith("+00:00")
+    card = (d / "README.md").read_text(encoding="utf-8")
+    assert man["version"] in card and "training_curves.png" in card and "micro avg" in card
+    assert (d / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_label_maps_and_metrics(tiny_models):
+    schema = load_schema()
+    tagger_cfg = json.loads((tiny_models.tagger / "config.json").read_text(encoding="utf-8"))
+    assert tagger_cfg["id2label"]["0"] == "O" and len(tagger_cfg["id2label"]) == 1 + 2 * len(schema.span_labels)
+    clf_cfg = json.loads((tiny_models.classifier / "config.json").read_text(encoding="utf-8"))
+    assert list(clf_cfg["id2label"].values()) == list(schema.classes)
+    assert clf_cfg["problem_type"] == "multi_label_classification"
+    tm = json.loads((tiny_models.tagger / "metrics.json").read_text(encoding="utf-8"))
+    assert set(tm["validation"]["per_type"]) == set(schema.span_labels)
+    assert tm["data"]["validation_articles"] >= 1 and tm["data"]["train_articles"] >= 1
+    all_ids = {ex.article_id for ex in read_export(tiny_models.data).examples}
+    assert set(tm["data"]["validation_article_ids"]) < all_ids
+    assert len(tm["data"]["validation_article_ids"]) == tm["data"]["validation_articles"]
+    assert tm["alignment"]["spans"] > 0
+    cm = json.loads((tiny_models.classifier / "metrics.json").read_text(encoding="utf-8"))
+    thresholds = json.loads((tiny_models.classifier / "thresholds.json").read_text(encoding="utf-8"))
+    assert set(thresholds) == set(schema.classes) and all(0 < t < 1 for t in thresholds.values())
+    assert {c: r["threshold"] for c, r in cm["validation"]["per_class"].items()} == thresholds
+
+
+def test_models_load_and_predict(tiny_models):
+    tagger = Tagger.load(tiny_models.tagger)
+    clf = Classifier.load(tiny_models.classifier, device="cpu")
+    long = "济南市人社局引进3000人，发放补贴8500万元。" * 20  # several windows
+    texts = ["", "北京19所高校来济考察", long, "引进人才4.3万人"]
+    ents = tagger.predict(texts, batch_size=2)
+    assert len(ents) == len(texts) and ents[0] == []
+    for text, found in zip(texts, ents):
+        for e in found:
+            assert isinstance(e, Entity) and 0 <= e.start < e.end <= len(text) and 0 < e.score <= 1
+            assert e.label in load_schema().span_labels
+        assert all(a.end <= b.start for a, b in zip(found, found[1:]))
+    # Sorting by length inside predict does not change what each text gets.
+    alone = [tagger.predict([t])[0] for t in texts]
+    assert [[(e.start, e.end, e.label) for e in x] for x in alone] == [[(e.start, e.end, e.label) for e in x] for x in ents]
+    probs = clf.predict(texts)
+    assert [list(p) for p in probs] == [clf.classes] * len(texts)
+    assert all(0 <= v <= 1 for p in probs for v in p.values())
+    assert set(clf.thresholds) == set(clf.classes)
+
+
+def test_evaluate_reproduces_the_validation_figures(tiny_models, tmp_path):
+    tm = json.loads((tiny_models.tagger / "metrics.json").read_text(encoding="utf-8"))
+    cm = json.loads((tiny_models.classifier / "metrics.json").read_text(encoding="utf-8"))
+    held = set(tm["data"]["validation_article_ids"])
+    tasks = json.loads(tiny_models.data.read_text(encoding="utf-8"))
+    val = tmp_path / "validation.json"
+    val.write_text(json.dumps([t for t in tasks if t["data"]["article_id"] in held], ensure_ascii=False), encoding="utf-8")
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(val), "--models", str(tiny_models.root), "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "micro avg" in result.output and "ATTRACT" in result.output and "TALENT_NUM" in result.output
+    got = json.loads(report.read_text(encoding="utf-8"))
+    assert flat(got["tagger"]) == pytest.approx(flat(tm["validation"]))
+    assert flat(got["classifier"]) == pytest.approx(flat(cm["validation"]), abs=1e-6)
+    assert got["models"]["tagger"]["version"] == json.loads((tiny_models.tagger / "manifest.json").read_text())["version"]
+
+
+def test_train_reports_skipped_tasks_and_bad_data(tiny_base, tmp_path):
+    export = tmp_path / "one_article.json"
+    export.write_text(json.dumps([{"id": 1, "data": {"text": "没有标注", "article_id": "a"}, "annotations": []}]), encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", "--data", str(export), "--out", str(tmp_path / "m")])
+    assert result.exit_code != 0 and "skipped 1 tasks (no annotation (or all cancelled): 1)" in result.output
+    assert "no annotated tasks" in str(result.exception)
+    assert not (tmp_path / "m").exists()
