@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: install test test-fast gold labelstudio clean predict browser
+.PHONY: install test test-fast gold labelstudio clean predict browser train
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
+
+## train: tagger and classifier from seeds/annotations with the committed base (models/base), into models/
+train: install
+	$(TAGGER) train --config configs/train.yaml --data seeds/annotations --out models
 
 ## test: the whole suite, real Label Studio server included (what CI runs)
 test: install browser
