@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: install test test-fast gold labelstudio clean predict browser train
+.PHONY: install test test-fast gold labelstudio clean predict browser train bench
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ gold: install
 predict: install
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo 'usage: make predict IN="FILE_OR_DIR..." OUT=FILE [FORMAT=jsonl|csv|labelstudio] [MODELS=models]' >&2; exit 2; }
 	$(TAGGER) predict $(IN) -o $(OUT) --models $(or $(MODELS),models) $(if $(FORMAT),--format $(FORMAT))
+
+## bench: predict vs hand-written transformers pipelines (200 articles), then peak RSS streaming 10,000 (STREAM=N); build/bench.json
+bench: install
+	$(PY) benchmarks/bench_predict.py --mode compare
+	$(PY) benchmarks/bench_predict.py --mode stream $(if $(STREAM),--articles $(STREAM))
 
 ## labelstudio: start a local Label Studio (http://127.0.0.1:8080, data in .labelstudio/)
 labelstudio: install
