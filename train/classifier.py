@@ -34,6 +34,7 @@ from train.runtime import (
     is_main_process,
     load_tokenizer,
     pick_device,
+    quiet_loading,
     remove_work_dir,
     resolve_base,
     training_arguments,
@@ -199,13 +200,14 @@ def train_classifier(
     pos_weight = torch.tensor(class_weights(train_labels, cfg.max_pos_weight))
 
     set_seed(cfg.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(classes),
-        id2label=id2label,
-        label2id={c: i for i, c in id2label.items()},
-        problem_type="multi_label_classification",
-    )
+    with quiet_loading():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(classes),
+            id2label=id2label,
+            label2id={c: i for i, c in id2label.items()},
+            problem_type="multi_label_classification",
+        )
     work = out_dir / ".work-classifier"
     trainer = WeightedTrainer(
         model=model,

@@ -57,6 +57,14 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _base_hash(base_model: str) -> str | None:
+    """sha256 of a local base's weights (None for a hub id)."""
+    for root in (Path(base_model), PROJECT_ROOT / base_model):
+        if (root / "model.safetensors").exists():
+            return sha256_file(root / "model.safetensors")
+    return None
+
+
 def manifest(kind: str, model_dir: Path, config: dict[str, Any], data_paths: Sequence[str | Path], base_model: str) -> dict[str, Any]:
     """Provenance of a model dir; ``version`` names it (e.g. in Label Studio's model_version)."""
     now = dt.datetime.now(dt.timezone.utc)
@@ -67,6 +75,7 @@ def manifest(kind: str, model_dir: Path, config: dict[str, Any], data_paths: Seq
         "kind": kind,
         "created_utc": now.isoformat(timespec="seconds"),
         "base_model": base_model,
+        "base_model_sha256": _base_hash(base_model),
         "data": data_hash(data_paths),
         "label_config_sha256": sha256_file(LABEL_CONFIG),
         "config": config,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -42,6 +43,23 @@ def resolve_base(name: str) -> str:
     if looks_local:
         raise InputError(f"{name}: base model dir not found (set base_model in the config to a local dir or a hub id)")
     return name
+
+
+@contextmanager
+def quiet_loading():
+    """Silence the load report of a base encoder becoming a tagger or classifier.
+
+    Dropping the masked-LM head and creating a new task head is the point of
+    fine-tuning; transformers reports both as UNEXPECTED/MISSING keys at warning level.
+    """
+    from transformers.utils import logging as hf_logging
+
+    old = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(old)
 
 
 def load_tokenizer(base: str):

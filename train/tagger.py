@@ -39,6 +39,7 @@ from train.runtime import (
     is_main_process,
     load_tokenizer,
     pick_device,
+    quiet_loading,
     remove_work_dir,
     resolve_base,
     training_arguments,
@@ -303,9 +304,10 @@ def train_tagger(
     val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
 
     set_seed(cfg.seed)
-    model = AutoModelForTokenClassification.from_pretrained(
-        base, num_labels=len(labels), id2label=id2label, label2id=label2id
-    )
+    with quiet_loading():
+        model = AutoModelForTokenClassification.from_pretrained(
+            base, num_labels=len(labels), id2label=id2label, label2id=label2id
+        )
     model = auxiliary_stage(model, tokenizer, config.auxiliary)
 
     work = out_dir / ".work-tagger"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -9,7 +10,6 @@ import typer
 
 from train.cli._app import app
 from train.config import TrainConfig, load_config
-from train.dataset import split_by_article
 from train.errors import InputError
 from train.labelstudio import ExportData, read_exports
 
@@ -46,6 +46,7 @@ def skipped_line(data: ExportData) -> str:
 def train_models(config: TrainConfig, paths: Sequence[Path], out: Path, log=print) -> dict[str, Any]:
     """Read the exports, split by article, train the tagger then the classifier into ``out``."""
     from train.classifier import train_classifier
+    from train.dataset import split_by_article
     from train.tagger import train_tagger
 
     data = read_exports(paths)
@@ -87,5 +88,7 @@ def train(
     """Train the token tagger and the paragraph classifier from Label Studio exports."""
     cfg = load_config(config)
     paths = export_paths([*(data or []), *(more or [])])
-    train_models(cfg, paths, out, log=lambda msg: typer.echo(msg, err=True))
-    typer.echo(f"wrote {out / 'tagger'} and {out / 'classifier'}", err=True)
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 talks
+    log = (lambda msg: typer.echo(msg, err=True)) if main else (lambda msg: None)
+    train_models(cfg, paths, out, log=log)
+    log(f"wrote {out / 'tagger'} and {out / 'classifier'}")
