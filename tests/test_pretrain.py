@@ -96,6 +96,12 @@ def test_pack_blocks_fills_blocks_and_cuts_long_units():
 
     blocks = list(pack_blocks([[1] * 3, [2] * 3, [3] * 10, [4] * 2], 6, 0.0, random.Random(0)))
     assert blocks == [[1, 1, 1, 2, 2, 2], [3] * 6, [3] * 4 + [4] * 2]
+    # Short blocks now and then, but a short target never sticks: blocks stay mostly full.
+    units = [[i] * 40 for i in range(2000)]
+    blocks = list(pack_blocks(units, 254, 0.1, random.Random(0)))
+    assert sum(map(len, blocks)) == 80000 and max(map(len, blocks)) <= 254
+    assert sum(len(b) >= 200 for b in blocks) > 0.75 * len(blocks)
+    assert any(len(b) < 200 for b in blocks)
 
 
 def test_tokenizer_from_the_shared_vocab_is_bert_base_chinese():

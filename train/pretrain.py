@@ -249,25 +249,26 @@ def pack_blocks(
 ) -> Iterator[list[int]]:
     """Concatenate consecutive units' tokens into blocks of at most ``block`` tokens.
 
-    A unit longer than a block is cut into block-sized pieces. With ``short_prob`` a block
-    is filled only to a random shorter length, so the model also sees short inputs.
+    A unit longer than a block is cut into pieces. With ``short_prob`` a block is filled
+    only to a random shorter length (as in BERT), so the model also sees short inputs.
     """
+
+    def draw() -> int:
+        return rng.randint(min(8, block), block) if rng.random() < short_prob else block
+
     cur: list[int] = []
-    target = block
+    target = draw()
     for ids in token_ids:
         while ids:
-            room = target - len(cur)
-            if len(ids) <= room:
+            if len(cur) + len(ids) <= target:
                 cur += ids
                 ids = []
             elif cur:
                 yield cur
-                cur = []
-                target = rng.randint(8, block) if rng.random() < short_prob else block
-            else:
-                cur, ids = ids[:block], ids[block:]
-                yield cur
-                cur = []
+                cur, target = [], draw()
+            else:  # a unit longer than the target on its own: cut a piece
+                yield ids[:target]
+                ids, target = ids[target:], draw()
     if cur:
         yield cur
 
@@ -475,17 +476,18 @@ def pretrain(
         max_length = cfg.max_length
         tokenizer = vocab_tokenizer(vocab, max_length)
         model = new_model(cfg, tokenizer)
-    tokenizer.model_max_length = model.config.max_position_embeddings
 
     # Tokenize, pack consecutive units of each file into blocks, split off the held-out blocks.
     rng = random.Random(cfg.train.seed)
     blocks: list[list[int]] = []
+    tokenizer.model_max_length = int(1e30)  # units are cut into blocks below, not truncated: no warning
     for cf in files:
         ids = tokenizer(cf.units, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False)[
             "input_ids"
         ]
         for b in pack_blocks((i for i in ids if i), max_length - 2, cfg.train.short_block_prob, rng):
             blocks.append([tokenizer.cls_token_id, *b, tokenizer.sep_token_id])
+    tokenizer.model_max_length = model.config.max_position_embeddings
     if len(blocks) < 2:
         raise InputError("corpus too small: fewer than two blocks of text")
     order = list(range(len(blocks)))
@@ -544,6 +546,7 @@ def pretrain(
         use_cpu=not cuda,
         report_to="none",
         remove_unused_columns=False,
+        train_sampling_strategy="group_by_length",  # the short blocks together: less padding
         dataloader_pin_memory=cuda,
         disable_tqdm=False,
     )
@@ -560,7 +563,7 @@ def pretrain(
 
     from datasets import Dataset
 
-    train_ds = Dataset.from_dict({"input_ids": train_blocks})
+    train_ds = Dataset.from_dict({"input_ids": train_blocks, "length": [len(b) for b in train_blocks]})
     eval_ds = Dataset.from_list(premask(held, tokenizer, cfg.train.mlm_probability, cfg.train.seed + 1))
     trainer = Trainer(
         model=model,
