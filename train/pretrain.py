@@ -349,6 +349,9 @@ def load_base(base: str):
     """Model and tokenizer of an existing BERT (local dir or hub id) to continue pretraining."""
     from transformers import AutoConfig, AutoTokenizer
 
+    from train.runtime import resolve_base
+
+    base = resolve_base(base)
     try:
         config = AutoConfig.from_pretrained(base)
         tokenizer = AutoTokenizer.from_pretrained(base)
