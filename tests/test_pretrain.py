@@ -136,7 +136,7 @@ def test_tiny_pretrain_writes_a_loadable_fp16_model_and_resumes(small_corpus, ti
     done = pretrain([small_corpus], out, config=tiny_config, resume=True, command=["talent-tagger", "pretrain", "--resume"])
     m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert m["steps"] == 20 and m["complete"] and len(m["runs"]) == 2
-    assert m["runs"][1]["command"] == "talent-tagger pretrain --resume"
+    assert m["runs"][1]["command"].endswith("talent-tagger pretrain --resume")
     assert 0 <= m["heldout_mlm_accuracy"] <= 1 and m["heldout_masked_tokens"] > 0
     assert [h["step"] for h in m["eval_history"]][-2:] == [10, 20]
     assert done.metrics == m

@@ -590,8 +590,9 @@ def pretrain(
         evals = [h for h in trainer.state.log_history if "eval_mlm_accuracy" in h]
     final = evals[-1]
 
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ)
     run = {
-        "command": shlex.join(command) if command else None,
+        "command": env + shlex.join(command) if command else None,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_seconds": round(time.time() - started, 1),
         "train_seconds": round(train_seconds, 1),
