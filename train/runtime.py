@@ -104,6 +104,8 @@ def training_arguments(cfg: ModelConfig, work_dir: Path, metric: str = "f1") -> 
         data_seed=cfg.seed,
         bf16=bf16,
         fp16=cuda and not bf16,
+        # Without an accelerator say so: torchrun on CPU then runs data-parallel over gloo.
+        use_cpu=not cuda and not torch.backends.mps.is_available(),
         report_to="none",
         disable_tqdm=not os.isatty(2),
         dataloader_pin_memory=cuda,
