@@ -111,3 +111,30 @@ def test_train_reports_skipped_tasks_and_bad_data(tiny_base, tmp_path):
     assert result.exit_code != 0 and "skipped 1 tasks (no annotation (or all cancelled): 1)" in result.output
     assert "no annotated tasks" in str(result.exception)
     assert not (tmp_path / "m").exists()
+
+
+def test_torchrun_two_processes_train_and_write_once(tiny_base, tmp_path):
+    """Data-parallel over two CPU processes (gloo): one set of outputs, one log, no scratch left."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fixtures_models import TINY_TRAIN_YAML, slice_exports
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    tagger_cli = Path(sys.executable).with_name("talent-tagger")
+    if not torchrun.exists() or not tagger_cli.exists():
+        pytest.fail(f"torchrun or talent-tagger missing beside {sys.executable}")
+    data = slice_exports(tmp_path / "slice.json", articles=4)
+    config = tmp_path / "train.yaml"
+    config.write_text(TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1"), encoding="utf-8")
+    out = tmp_path / "models"
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", str(tagger_cli), "train", "--config", str(config), "--data", str(data), "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("wrote ") == 1 and proc.stderr.count("split by article") == 1
+    assert sorted(p.name for p in out.iterdir()) == ["classifier", "tagger"]
+    assert Tagger.load(out / "tagger").predict(["引进人才3000人"])[0] is not None
+    assert Classifier.load(out / "classifier").predict(["引进人才"])[0].keys() == set(load_schema().classes)
