@@ -1,7 +1,7 @@
 """Fixtures: tiny real models, built and trained once per session.
 
 * ``tiny_base``: a randomly initialized 2-layer BertForMaskedLM with the
-  bert-base-chinese vocabulary, saved like a pretrained base (config, weights, tokenizer).
+  bert-base-chinese vocabulary, saved like the committed base (fp16 weights, config, tokenizer).
 * ``tiny_models``: a tagger and a classifier fine-tuned from it by ``talent-tagger train``
   on a slice of seeds/annotations, a few steps, both under one models dir
   (``tiny_models.root``), so ``--models tiny_models.root`` works.
@@ -59,7 +59,7 @@ def build_tiny_bert(path: Path, max_positions: int = 128) -> Path:
         max_position_embeddings=max_positions,
     )
     torch.manual_seed(0)
-    BertForMaskedLM(config).save_pretrained(path)
+    BertForMaskedLM(config).half().save_pretrained(path)  # fp16, like the committed base
     tokenizer.model_max_length = max_positions
     tokenizer.save_pretrained(path)
     return path

@@ -51,6 +51,7 @@ def test_label_maps_and_metrics(tiny_models):
     tagger_cfg = json.loads((tiny_models.tagger / "config.json").read_text(encoding="utf-8"))
     assert tagger_cfg["id2label"]["0"] == "O" and len(tagger_cfg["id2label"]) == 1 + 2 * len(schema.span_labels)
     clf_cfg = json.loads((tiny_models.classifier / "config.json").read_text(encoding="utf-8"))
+    assert tagger_cfg["dtype"] == clf_cfg["dtype"] == "float32"  # trained in fp32 from the fp16 base
     assert list(clf_cfg["id2label"].values()) == list(schema.classes)
     assert clf_cfg["problem_type"] == "multi_label_classification"
     tm = json.loads((tiny_models.tagger / "metrics.json").read_text(encoding="utf-8"))

@@ -126,7 +126,8 @@ class Classifier:
             except json.JSONDecodeError as exc:
                 raise InputError(f"{model_dir / THRESHOLDS}: not JSON ({exc})") from None
         tokenizer = load_tokenizer(str(model_dir))
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(pick_device(device))
+        device = pick_device(device)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32 if device.type == "cpu" else "auto").to(device)
         model.eval()
         return cls(model, tokenizer, thresholds)
 
@@ -207,6 +208,7 @@ def train_classifier(
             id2label=id2label,
             label2id={c: i for i, c in id2label.items()},
             problem_type="multi_label_classification",
+            dtype=torch.float32,  # the base may be stored in fp16; train in fp32 (AMP on GPU)
         )
     work = out_dir / ".work-classifier"
     trainer = WeightedTrainer(

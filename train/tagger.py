@@ -176,7 +176,8 @@ class Tagger:
         if not (model_dir / "config.json").exists():
             raise InputError(f"{model_dir}: not a tagger model dir (no config.json)")
         tokenizer = load_tokenizer(str(model_dir))
-        model = AutoModelForTokenClassification.from_pretrained(model_dir).to(pick_device(device))
+        device = pick_device(device)
+        model = AutoModelForTokenClassification.from_pretrained(model_dir, dtype=torch.float32 if device.type == "cpu" else "auto").to(device)
         model.eval()
         return cls(model, tokenizer)
 
@@ -306,7 +307,7 @@ def train_tagger(
     set_seed(cfg.seed)
     with quiet_loading():
         model = AutoModelForTokenClassification.from_pretrained(
-            base, num_labels=len(labels), id2label=id2label, label2id=label2id
+            base, num_labels=len(labels), id2label=id2label, label2id=label2id, dtype=torch.float32
         )
     model = auxiliary_stage(model, tokenizer, config.auxiliary)
 
