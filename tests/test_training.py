@@ -139,3 +139,24 @@ def test_torchrun_two_processes_train_and_write_once(tiny_base, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["classifier", "tagger"]
     assert Tagger.load(out / "tagger").predict(["引进人才3000人"])[0] is not None
     assert Classifier.load(out / "classifier").predict(["引进人才"])[0].keys() == set(load_schema().classes)
+
+
+def test_a_base_whose_weights_do_not_fit_is_an_error(tiny_base, tmp_path):
+    """Weights under another prefix would leave a random encoder: refuse, name the base."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from fixtures_models import TINY_TRAIN_YAML, slice_exports
+
+    bad = tmp_path / "bad_base"
+    shutil.copytree(tiny_base, bad)
+    weights = load_file(bad / "model.safetensors")
+    save_file({k.replace("bert.", "encoder_x.", 1): v for k, v in weights.items()}, bad / "model.safetensors", metadata={"format": "pt"})
+    config = tmp_path / "train.yaml"
+    config.write_text(TINY_TRAIN_YAML.format(base=bad), encoding="utf-8")
+    data = slice_exports(tmp_path / "slice.json", articles=3)
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(tmp_path / "m")])
+    assert result.exit_code != 0
+    assert str(result.exception).startswith(f"{bad}: base model lacks") and "bert.embeddings" in str(result.exception)
+    assert not (tmp_path / "m" / "tagger").exists()

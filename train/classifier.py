@@ -31,10 +31,10 @@ from train.report import CURVES, manifest, model_card, plot_curves, share_permis
 from train.runtime import (
     OrderedEvalTrainer,
     batched_forward,
+    from_base,
     is_main_process,
     load_tokenizer,
     pick_device,
-    quiet_loading,
     remove_work_dir,
     resolve_base,
     training_arguments,
@@ -201,15 +201,14 @@ def train_classifier(
     pos_weight = torch.tensor(class_weights(train_labels, cfg.max_pos_weight))
 
     set_seed(cfg.seed)
-    with quiet_loading():
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(classes),
-            id2label=id2label,
-            label2id={c: i for i, c in id2label.items()},
-            problem_type="multi_label_classification",
-            dtype=torch.float32,  # the base may be stored in fp16; train in fp32 (AMP on GPU)
-        )
+    model = from_base(
+        AutoModelForSequenceClassification,
+        base,
+        num_labels=len(classes),
+        id2label=id2label,
+        label2id={c: i for i, c in id2label.items()},
+        problem_type="multi_label_classification",
+    )
     work = out_dir / ".work-classifier"
     trainer = WeightedTrainer(
         model=model,

@@ -62,6 +62,22 @@ def quiet_loading():
         hf_logging.set_verbosity(old)
 
 
+def from_base(model_class, base: str, **kwargs):
+    """A task model initialized from the base encoder, in fp32 (the base may be stored in fp16).
+
+    The new task head and a missing pooler are expected; any other weight of the encoder
+    that the base lacks means the base does not fit, and is an error rather than a
+    silently random encoder.
+    """
+    with quiet_loading():
+        model, info = model_class.from_pretrained(base, dtype=torch.float32, output_loading_info=True, **kwargs)
+    prefix = f"{model.base_model_prefix}."
+    missing = sorted(k for k in info["missing_keys"] if k.startswith(prefix) and ".pooler." not in k)
+    if missing:
+        raise InputError(f"{base}: base model lacks {len(missing)} encoder weights (e.g. {', '.join(missing[:3])})")
+    return model
+
+
 def load_tokenizer(base: str):
     """The fast tokenizer of the base model (offset mappings need the fast one)."""
     try:

@@ -36,10 +36,10 @@ from train.report import CURVES, manifest, model_card, plot_curves, share_permis
 from train.runtime import (
     OrderedEvalTrainer,
     batched_forward,
+    from_base,
     is_main_process,
     load_tokenizer,
     pick_device,
-    quiet_loading,
     remove_work_dir,
     resolve_base,
     training_arguments,
@@ -305,10 +305,7 @@ def train_tagger(
     val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
 
     set_seed(cfg.seed)
-    with quiet_loading():
-        model = AutoModelForTokenClassification.from_pretrained(
-            base, num_labels=len(labels), id2label=id2label, label2id=label2id, dtype=torch.float32
-        )
+    model = from_base(AutoModelForTokenClassification, base, num_labels=len(labels), id2label=id2label, label2id=label2id)
     model = auxiliary_stage(model, tokenizer, config.auxiliary)
 
     work = out_dir / ".work-tagger"
