@@ -37,10 +37,6 @@ class ModelConfig(_Section):
     early_stopping_patience: int = Field(3, ge=1, description="evaluations without F1 gain before stopping")
     logging_steps: int = Field(5, ge=1, description="training-loss points on the curve")
 
-    @property
-    def local_base(self) -> bool:
-        return Path(self.base_model).exists()
-
 
 class TaggerConfig(ModelConfig):
     stride: int = Field(32, ge=0, description="tokens shared by consecutive windows of a long paragraph")
