@@ -31,7 +31,7 @@ from train.config import AuxiliaryConfig, TrainConfig
 from train.dataset import AlignReport, Windows, bio_labels, char_bio, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
 from train.files import atomic_dir
-from train.labelstudio import Example, Span, load_schema
+from train.labelstudio import Example, Schema, Span, load_schema
 from train.report import CURVES, manifest, model_card, plot_curves, share_permissions, write_json
 from train.runtime import (
     OrderedEvalTrainer,
@@ -286,14 +286,18 @@ def train_tagger(
     out_dir: Path,
     data_paths: Sequence[str | Path],
     data_info: dict[str, Any],
+    schema: Schema | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune the base encoder as a token tagger; write ``out_dir/tagger``; return its metrics."""
+    """Fine-tune the base encoder as a token tagger; write ``out_dir/tagger``; return its metrics.
+
+    ``schema`` defaults to labels/label_config.xml; benchmarks pass another label set.
+    """
     if not val:
         raise InputError("the tagger needs validation paragraphs: give data from at least two articles")
     cfg = config.tagger
     base = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(base)
-    labels = bio_labels()
+    labels = bio_labels(schema)
     label2id = {l: i for i, l in enumerate(labels)}
     id2label = dict(enumerate(labels))
     codec = LabelCodec(id2label)
