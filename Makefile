@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: install test test-fast gold labelstudio clean predict browser train bench
+.PHONY: install test test-fast gold labelstudio clean predict browser train bench bench-cluener
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ predict: install
 bench: install
 	$(PY) benchmarks/bench_predict.py --mode compare
 	$(PY) benchmarks/bench_predict.py --mode stream $(if $(STREAM),--articles $(STREAM))
+
+## bench-cluener: tagger on CLUENER2020 through Label Studio exports, pretrained base vs random init (build/cluener/report.json)
+bench-cluener: install
+	$(PY) benchmarks/bench_cluener.py $(if $(EPOCHS),--epochs $(EPOCHS))
 
 ## labelstudio: start a local Label Studio (http://127.0.0.1:8080, data in .labelstudio/)
 labelstudio: install
