@@ -7,10 +7,10 @@ key and the file instead of a silently ignored setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from train.errors import InputError
 
@@ -60,16 +60,61 @@ class SplitConfig(_Section):
 
 
 class AuxiliaryCorpus(_Section):
-    path: str
-    format: Literal["cluener", "conll"]
-    label_map: dict[str, str | None] = Field(default_factory=dict, description="corpus label -> ours (None drops it)")
+    """One auxiliary NER corpus: where it is, which corpus it is, how its labels map to ours.
+
+    ``format`` names the corpus (a key of ``train.corpora.LABEL_MAPS``) and so its
+    default label map; ``label_map`` entries override that map (null drops a label).
+    The file format is read from the file names (``train.corpora.read_corpus_file``).
+    """
+
+    path: str = Field(description="a corpus file, or a dir: its corpus files except test splits")
+    format: str = Field(description="cluener, msra, peoples_daily, weibo or resume: picks the default label map")
+    label_map: dict[str, str | None] = Field(default_factory=dict, description="corpus label -> ours (null drops it)")
+
+    @field_validator("format")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        from train.corpora import LABEL_MAPS
+
+        if value not in LABEL_MAPS:
+            raise ValueError(f"unknown format '{value}' (one of {', '.join(LABEL_MAPS)})")
+        return value
+
+    @field_validator("label_map")
+    @classmethod
+    def _our_labels(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        from train.labelstudio import LABEL_CONFIG, load_schema
+
+        ours = load_schema().span_labels
+        for raw, label in value.items():
+            if label is not None and label not in ours:
+                raise ValueError(f"'{raw}: {label}': {label} is not a label of labels/{LABEL_CONFIG.name} ({', '.join(ours)})")
+        return value
+
+    @model_validator(mode="after")
+    def _preset_maps_to_our_labels(self) -> "AuxiliaryCorpus":
+        from train.labelstudio import LABEL_CONFIG, load_schema
+
+        ours = load_schema().span_labels
+        bad = sorted({label for label in self.effective_label_map().values() if label not in ours})
+        if bad:
+            raise ValueError(f"format '{self.format}' maps to {', '.join(bad)}, not labels of labels/{LABEL_CONFIG.name}")
+        return self
+
+    def effective_label_map(self) -> dict[str, str]:
+        """The preset of ``format`` with ``label_map`` applied (dropped labels left out)."""
+        from train.corpora import LABEL_MAPS
+
+        merged: dict[str, str | None] = {**LABEL_MAPS[self.format], **self.label_map}
+        return {raw: label for raw, label in merged.items() if label is not None}
 
 
 class AuxiliaryConfig(_Section):
     """Intermediate tagger training on extra NER corpora before the domain data.
 
-    Off by default. The section is validated now so configs can carry it; the
-    training stage that uses it plugs in at ``train.tagger.auxiliary_stage``.
+    Off by default. ``train.tagger.auxiliary_stage`` trains the freshly created token
+    classifier on up to ``max_examples`` sentences (sampled with the tagger's seed)
+    for ``epochs``, with the tagger's other settings, before the domain data.
     """
 
     enabled: bool = False

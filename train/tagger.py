@@ -27,7 +27,7 @@ from transformers import (
     set_seed,
 )
 
-from train.config import AuxiliaryConfig, TrainConfig
+from train.config import AuxiliaryConfig, TaggerConfig, TrainConfig
 from train.dataset import AlignReport, Windows, bio_labels, char_bio, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
 from train.files import atomic_dir
@@ -240,15 +240,17 @@ def entity_report(gold: Sequence[Example], predicted: Sequence[Sequence[Entity]]
 # --------------------------------------------------------------------------- training
 
 
-def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig):
+def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerConfig):
     """Intermediate training on auxiliary NER corpora (CLUENER, MSRA, ...) before the domain data.
 
-    The place where that stage goes: it receives the freshly initialized token
-    classifier and returns it trained. Off by default; not built yet.
+    Receives the freshly initialized token classifier and returns it trained
+    (train/auxiliary.py); off by default, and then the model comes back untouched.
     """
     if not config.enabled:
         return model
-    raise InputError("config auxiliary.enabled: auxiliary-corpus training is not implemented yet; set enabled: false")
+    from train.auxiliary import auxiliary_stage as run_stage
+
+    return run_stage(model, tokenizer, config, tagger)
 
 
 def _metric_fn(val: Sequence[Example], windows: Windows, codec: LabelCodec, labels: Sequence[str]):
@@ -310,7 +312,7 @@ def train_tagger(
 
     set_seed(cfg.seed)
     model = from_base(AutoModelForTokenClassification, base, num_labels=len(labels), id2label=id2label, label2id=label2id)
-    model = auxiliary_stage(model, tokenizer, config.auxiliary)
+    model = auxiliary_stage(model, tokenizer, config.auxiliary, cfg)
 
     work = out_dir / ".work-tagger"
     trainer = OrderedEvalTrainer(
