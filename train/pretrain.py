@@ -554,6 +554,26 @@ def pretrain(
         disable_tqdm=False,
     )
 
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ)
+    runs_before = list(state.get("runs", []))
+
+    def record(step: int) -> dict[str, Any]:
+        """This run in the checkpoint dir's state file, so a killed run still counts in the card."""
+        run = {
+            "command": env + shlex.join(command) if command else None,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "wall_seconds": round(time.time() - started, 1),
+            "device": _device_name(),
+            "end_step": step,
+        }
+        with atomic_write(state_path) as fh:
+            json.dump({"fingerprint": fingerprint, "runs": [*runs_before, run]}, fh, ensure_ascii=False, indent=1)
+        return run
+
+    class _Record(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            record(state.global_step)
+
     class _Clock(TrainerCallback):
         """Stop this run after ``max_minutes`` (checkpoint saved) so CPU work goes in chunks."""
 
@@ -577,12 +597,10 @@ def pretrain(
         processing_class=tokenizer,
         compute_metrics=_mlm_accuracy,
         preprocess_logits_for_metrics=_preprocess_logits,
-        callbacks=[_Clock()],
+        callbacks=[_Clock(), _Record()],
     )
     work.mkdir(parents=True, exist_ok=True)
-    run_started = time.time()
     trainer.train(resume_from_checkpoint=True if (resume and have_ckpt) else None)
-    train_seconds = time.time() - run_started
     step = trainer.state.global_step
     evals = [h for h in trainer.state.log_history if "eval_mlm_accuracy" in h]
     if not evals or evals[-1]["step"] != step:
@@ -590,19 +608,8 @@ def pretrain(
         evals = [h for h in trainer.state.log_history if "eval_mlm_accuracy" in h]
     final = evals[-1]
 
-    env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ)
-    run = {
-        "command": env + shlex.join(command) if command else None,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "wall_seconds": round(time.time() - started, 1),
-        "train_seconds": round(train_seconds, 1),
-        "device": _device_name(),
-        "end_step": step,
-    }
-    state["runs"] = [*state.get("runs", []), run]
-    state["fingerprint"] = fingerprint
-    with atomic_write(state_path) as fh:
-        json.dump(state, fh, ensure_ascii=False, indent=1)
+    run = record(step)
+    state["runs"] = [*runs_before, run]
 
     by_step = {h["step"]: h for h in evals}
     history = [
@@ -698,6 +705,7 @@ def model_card(m: dict[str, Any], config) -> str:
     hist = "\n".join(f"| {h['step']} | {h['eval_loss']} | {h['mlm_accuracy']:.4f} |" for h in m["eval_history"])
     runs = "\n".join(
         f"{i}. `{r['command']}` — {r['wall_seconds'] / 60:.1f} min on {r['device']}, to step {r['end_step']}"
+        + (f" ({r['note']})" if r.get("note") else "")
         for i, r in enumerate(m["runs"], 1)
     )
     t = m["config"]["train"]
