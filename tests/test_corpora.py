@@ -52,3 +52,9 @@ def test_an_unknown_corpus_format_is_a_one_line_error(tmp_path):
     path.write_text("<x/>")
     with pytest.raises(InputError, match="corpus.xml: unknown corpus format"):
         read_corpus_file(path)
+
+
+def test_nested_corpus_spans_keep_the_longest_only():
+    records = [("《招商银行：投资浮亏》", [(0, 11, "book"), (1, 5, "company")])]
+    (example,) = mapped_examples(records, LABEL_MAPS["cluener_full"], "x")
+    assert [(s.start, s.end, s.label) for s in example.spans] == [(0, 11, "book")]

@@ -131,8 +131,17 @@ def mapped_examples(records: Iterable[Record], label_map: dict[str, str], prefix
             idx = [j for j, o in enumerate(norm.offsets) if s <= o < e]
             if idx:
                 mapped.append(Span(idx[0], idx[-1] + 1, label_map[label]))
-        examples.append(Example(norm.text, tuple(mapped), (), f"{prefix}-{i}", 0, None, prefix))
+        examples.append(Example(norm.text, tuple(_longest_first(mapped)), (), f"{prefix}-{i}", 0, None, prefix))
     return examples
+
+
+def _longest_first(spans: list[Span]) -> list[Span]:
+    """Drop spans nested in or overlapping a longer one (LABELS.md: tag the longest name only)."""
+    kept: list[Span] = []
+    for s in sorted(spans, key=lambda s: (s.start - s.end, s.start)):
+        if all(s.end <= k.start or s.start >= k.end for k in kept):
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.start)
 
 
 def to_labelstudio_export(examples: Iterable[Example]) -> list[dict]:
