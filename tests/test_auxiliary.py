@@ -7,6 +7,7 @@ import tempfile
 
 import pytest
 import torch
+import yaml
 
 from conftest import ROOT, SHARED
 from train.auxiliary import auxiliary_examples, corpus_files
@@ -122,7 +123,7 @@ def test_train_tagger_runs_the_stage_and_writes_only_the_tagger_dir(tiny_base, t
     data = slice_exports(tmp_path / "slice.json", articles=2)
     text = TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1")
     text += f"auxiliary:\n  enabled: true\n  max_examples: 50\n  corpora:\n    - {{path: {CLUENER / 'dev.jsonl'}, format: cluener}}\n"
-    config = parse_config(__import__("yaml").safe_load(text))
+    config = parse_config(yaml.safe_load(text))
     train, val = split_by_article(read_exports([data]).examples, 0.5, 13)
     out = tmp_path / "models"
     info = {"train_examples": len(train), "validation_examples": len(val), "train_articles": 1, "validation_articles": 1}

@@ -17,6 +17,7 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerCon
     if align.total_misaligned:
         _log(align.summary())
 
+    started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="talent-tagger-aux-"))
     try:
         args = training_arguments(tagger.model_copy(update={"epochs": config.epochs, "max_steps": -1}), work)
@@ -139,5 +141,6 @@ def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerCon
         result = trainer.train()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _log(f"done: {result.global_step} steps, mean training loss {result.training_loss:.4f}")
+    minutes = (time.monotonic() - started) / 60
+    _log(f"done: {result.global_step} steps in {minutes:.1f} min, mean training loss {result.training_loss:.4f}")
     return trainer.model
