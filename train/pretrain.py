@@ -565,6 +565,7 @@ def pretrain(
             "wall_seconds": round(time.time() - started, 1),
             "device": _device_name(),
             "end_step": step,
+            "max_steps": cfg.train.max_steps,  # the linear decay's end as this run saw it
         }
         with atomic_write(state_path) as fh:
             json.dump({"fingerprint": fingerprint, "runs": [*runs_before, run]}, fh, ensure_ascii=False, indent=1)
@@ -705,6 +706,7 @@ def model_card(m: dict[str, Any], config) -> str:
     hist = "\n".join(f"| {h['step']} | {h['eval_loss']} | {h['mlm_accuracy']:.4f} |" for h in m["eval_history"])
     runs = "\n".join(
         f"{i}. `{r['command']}` — {r['wall_seconds'] / 60:.1f} min on {r['device']}, to step {r['end_step']}"
+        + (f" of a {r['max_steps']}-step schedule" if r.get("max_steps") else "")
         + (f" ({r['note']})" if r.get("note") else "")
         for i, r in enumerate(m["runs"], 1)
     )
