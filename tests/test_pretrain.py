@@ -104,6 +104,20 @@ def test_pack_blocks_fills_blocks_and_cuts_long_units():
     assert any(len(b) < 200 for b in blocks)
 
 
+def test_mask_accuracy_counts_only_masked_inputs_and_has_a_unigram_baseline():
+    import numpy as np
+    from transformers import EvalPrediction
+
+    from train.pretrain import _mlm_metrics
+
+    mask = 103
+    labels = np.array([[-100, 7, 7, 8, 9, -100]])
+    inputs = np.array([[101, mask, mask, mask, 9, 102]])  # the 9 was kept: a free copy
+    preds = np.array([[-100, 7, 5, 5, 9, -100]])
+    m = _mlm_metrics(EvalPrediction(predictions=preds, label_ids=labels, inputs=inputs), mask_id=mask)
+    assert m == {"mlm_accuracy": 0.5, "mask_accuracy": 1 / 3, "mask_unigram_baseline": 2 / 3}
+
+
 def test_tokenizer_from_the_shared_vocab_is_bert_base_chinese():
     tok = vocab_tokenizer(VOCAB, 256)
     assert tok("济南市2020年引进3000人")["input_ids"] == [101, 3845, 1298, 2356, 8439, 2399, 2471, 6822, 8283, 782, 102]
@@ -138,9 +152,12 @@ def test_tiny_pretrain_writes_a_loadable_fp16_model_and_resumes(small_corpus, ti
     assert m["steps"] == 20 and m["complete"] and len(m["runs"]) == 2
     assert m["runs"][1]["command"].endswith("talent-tagger pretrain --resume")
     assert 0 <= m["heldout_mlm_accuracy"] <= 1 and m["heldout_masked_tokens"] > 0
+    assert 0 <= m["heldout_mask_accuracy"] <= 1 and 0 < m["heldout_mask_unigram_baseline"] <= 1
     # the history carries the first run's evaluation: the trainer state came from the checkpoint
     assert [h["step"] for h in m["eval_history"]] == [first.metrics["steps"], 10, 20]
     assert done.metrics == m
+    with pytest.raises(InputError, match="the run is complete"):
+        pretrain([small_corpus], out, config=tiny_config, resume=True)
 
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
