@@ -118,6 +118,36 @@ def test_mask_accuracy_counts_only_masked_inputs_and_has_a_unigram_baseline():
     assert m == {"mlm_accuracy": 0.5, "mask_accuracy": 1 / 3, "mask_unigram_baseline": 2 / 3}
 
 
+def test_cooccurrence_vectors_put_characters_of_one_kind_together(small_corpus):
+    """Characters used alike (city suffixes, surnames) start close; unseen tokens stay random."""
+    import torch
+
+    from train.pretrain import init_token_embeddings, new_model
+
+    cfg, _ = load_config(None)
+    tok = vocab_tokenizer(VOCAB, 64)
+    files, _ = read_corpus([CORPORA / "msra_ner" / "train.bio.tsv"])
+    units = files[0].units[:20000]
+    blocks = [ids for ids in tok(units, add_special_tokens=False)["input_ids"] if ids]
+    model = new_model(cfg.model_copy(update={"max_length": 64}), tok)
+    before = model.get_input_embeddings().weight.detach().clone()
+    set_rows = init_token_embeddings(model, blocks)
+    emb = model.get_input_embeddings().weight.detach()
+    seen = {i for b in blocks for i in b}
+    assert set_rows == len(seen)
+    never = next(i for i in range(1000, len(tok)) if i not in seen)
+    assert torch.equal(emb[never], before[never])
+    assert abs(emb[sorted(seen)].norm(dim=1).mean() - before.norm(dim=1).mean()) < 0.05
+
+    def cos(a: str, b: str) -> float:
+        x, y = emb[tok.convert_tokens_to_ids(a)], emb[tok.convert_tokens_to_ids(b)]
+        return float(x @ y / (x.norm() * y.norm()))
+
+    assert cos("市", "县") > cos("市", "张") + 0.2
+    assert cos("张", "王") > cos("张", "县") + 0.2
+    assert cos("5", "7") > cos("5", "省") + 0.2
+
+
 def test_tokenizer_from_the_shared_vocab_is_bert_base_chinese():
     tok = vocab_tokenizer(VOCAB, 256)
     assert tok("济南市2020年引进3000人")["input_ids"] == [101, 3845, 1298, 2356, 8439, 2399, 2471, 6822, 8283, 782, 102]
@@ -176,6 +206,10 @@ def test_tiny_pretrain_writes_a_loadable_fp16_model_and_resumes(small_corpus, ti
     cont = pretrain([small_corpus / "article.txt"], tmp_path / "adapted", config=tiny_config, base=str(out))
     assert cont.metrics["base"] == str(out) and cont.metrics["steps"] == 20
     assert AutoModelForMaskedLM.from_pretrained(tmp_path / "adapted").config.hidden_size == 32
+    # Its card keeps the lineage: the base's two runs, then this one.
+    assert [r["end_step"] for r in cont.metrics["base_history"]["runs"]] == [m["runs"][0]["end_step"], 20]
+    adapted_card = (tmp_path / "adapted" / "README.md").read_text(encoding="utf-8")
+    assert adapted_card.count("talent-tagger pretrain --resume") == 1 and "3. `" in adapted_card
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

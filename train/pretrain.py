@@ -61,6 +61,10 @@ class ModelShape(_Section):
     num_attention_heads: int = Field(4, ge=1)
     intermediate_size: int = Field(1024, ge=8)
     dropout: float = Field(0.1, ge=0, lt=1)
+    init_embeddings: Literal["random", "cooccurrence"] = Field(
+        "random",
+        description="cooccurrence: token embeddings start as PPMI-SVD vectors of the corpus (see cooccurrence_vectors)",
+    )
 
 
 class TrainSettings(_Section):
@@ -345,6 +349,65 @@ def new_model(cfg: PretrainConfig, tokenizer):
     return _masked_lm_class()(config)
 
 
+def cooccurrence_vectors(blocks: list[list[int]], vocab_size: int, dim: int, window: int = 2) -> torch.Tensor | None:
+    """Token vectors from the corpus's co-occurrence counts (PPMI, truncated SVD).
+
+    A CPU pretraining run is far too short to learn what each character means from
+    masked LM alone; these vectors give similar characters (市/县/区, digits, 大学/学院)
+    similar embeddings before the first step. Rows of tokens that never occur are NaN,
+    so the caller keeps their random initialization. Returns None if the corpus is
+    too small for ``dim`` components.
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import svds
+
+    ids = np.concatenate([np.asarray(b, dtype=np.int64) for b in blocks])
+    doc = np.concatenate([np.full(len(b), i, dtype=np.int64) for i, b in enumerate(blocks)])
+    rows, cols = [], []
+    for off in range(1, window + 1):  # pairs within a block, both directions
+        same = doc[off:] == doc[:-off]
+        rows += [ids[off:][same], ids[:-off][same]]
+        cols += [ids[:-off][same], ids[off:][same]]
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    counts = coo_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(vocab_size, vocab_size)).tocsr()
+    counts.sum_duplicates()
+    seen = np.asarray(counts.sum(axis=1)).ravel() > 0
+    if int(seen.sum()) <= dim + 1:
+        return None
+    # PPMI with context-distribution smoothing (Levy, Goldberg & Dagan 2015).
+    total = counts.sum()
+    row_p = np.asarray(counts.sum(axis=1)).ravel() / total
+    col_p = np.asarray(counts.sum(axis=0)).ravel() ** 0.75
+    col_p /= col_p.sum()
+    coo = counts.tocoo()
+    pmi = np.log(coo.data / total) - np.log(row_p[coo.row]) - np.log(col_p[coo.col])
+    keep = pmi > 0
+    ppmi = coo_matrix((pmi[keep], (coo.row[keep], coo.col[keep])), shape=counts.shape).tocsr()
+    u, sing, _ = svds(ppmi, k=dim, random_state=0)
+    vec = u * np.sqrt(sing)
+    vec /= np.linalg.norm(vec[seen], axis=1).mean()  # mean row norm 1; scaled by the caller
+    vec[~seen] = np.nan
+    return torch.from_numpy(vec.astype(np.float32))
+
+
+def init_token_embeddings(model, blocks: list[list[int]], window: int = 2) -> int:
+    """Start the word embeddings (tied to the MLM decoder) from co-occurrence vectors.
+
+    Rows keep the mean norm of BERT's random initialization, so the position and type
+    embeddings added to them weigh as much as usual. Returns the rows set.
+    """
+    emb = model.get_input_embeddings().weight
+    vec = cooccurrence_vectors(blocks, emb.shape[0], emb.shape[1], window)
+    if vec is None:
+        return 0
+    found = ~torch.isnan(vec[:, 0])
+    with torch.no_grad():
+        scale = emb.norm(dim=1).mean()
+        emb[found] = vec[found] * scale
+    return int(found.sum())
+
+
 def load_base(base: str):
     """Model and tokenizer of an existing BERT (local dir or hub id) to continue pretraining."""
     from transformers import AutoConfig, AutoTokenizer
@@ -513,6 +576,9 @@ def pretrain(
     held = [blocks[i] for i in sorted(order[:n_held])]
     train_blocks = [blocks[i] for i in sorted(order[n_held:])]
     train_tokens = sum(len(b) for b in train_blocks)
+    embeddings_from_corpus = 0
+    if not base and cfg.model.init_embeddings == "cooccurrence" and not (resume and work.is_dir()):
+        embeddings_from_corpus = init_token_embeddings(model, train_blocks)
 
     # Checkpoints: refuse to mix runs made from another corpus or config.
     fingerprint = {
@@ -668,6 +734,7 @@ def pretrain(
         "runs": state["runs"],
         "config": cfg.model_dump(),
         "base": base,
+        "base_history": base_history(base),
         "max_length": max_length,
         "versions": {
             "torch": torch.__version__,
@@ -684,6 +751,45 @@ def pretrain(
         (tmp / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(model_card(metrics, model.config), encoding="utf-8")
     return PretrainResult(out, metrics)
+
+
+def base_history(base: str | None) -> dict[str, Any] | None:
+    """What made a local base that this project pretrained, so the card keeps the whole lineage."""
+    path = Path(base) / "metrics.json" if base else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    keep = ("steps", "train_tokens", "epochs", "heldout_mlm_accuracy", "heldout_mask_accuracy", "max_length",
+            "wall_seconds_all_runs", "git_sha", "runs", "config", "base_history")
+    return {k: m.get(k) for k in keep}
+
+
+def _runs_list(runs: list[dict[str, Any]], start: int = 1) -> str:
+    return "\n".join(
+        f"{i}. `{r['command']}` — {r['wall_seconds'] / 60:.1f} min on {r['device']}, to step {r['end_step']}"
+        + (f" of a {r['max_steps']}-step schedule" if r.get("max_steps") else "")
+        + (f" ({r['note']})" if r.get("note") else "")
+        for i, r in enumerate(runs, start)
+    )
+
+
+def _lineage(history: dict[str, Any] | None) -> tuple[str, int, float]:
+    """Card lines for the runs that made the base, oldest first; their count and minutes."""
+    if not history:
+        return "", 0, 0.0
+    older, n, minutes = _lineage(history.get("base_history"))
+    runs = history.get("runs") or []
+    t = (history.get("config") or {}).get("train", {})
+    text = older + (
+        f"Base model (git {str(history.get('git_sha') or 'unknown')[:7]}): {history.get('steps')} steps of "
+        f"{t.get('batch_size', '?')} blocks of up to {history.get('max_length', '?')} tokens, learning rate "
+        f"{t.get('learning_rate', '?')}, held-out MLM accuracy {history.get('heldout_mlm_accuracy')}:\n\n"
+        + _runs_list(runs, n + 1) + "\n\n"
+    )
+    return text, n + len(runs), minutes + (history.get("wall_seconds_all_runs") or 0) / 60
 
 
 def save_model(model, tokenizer, out: Path) -> None:
@@ -728,12 +834,8 @@ def model_card(m: dict[str, Any], config) -> str:
     total_units = sum(c["units"] for c in m["corpus"])
     total_chars = sum(c["chars"] for c in m["corpus"])
     hist = "\n".join(f"| {h['step']} | {h['eval_loss']} | {h['mlm_accuracy']:.4f} |" for h in m["eval_history"])
-    runs = "\n".join(
-        f"{i}. `{r['command']}` — {r['wall_seconds'] / 60:.1f} min on {r['device']}, to step {r['end_step']}"
-        + (f" of a {r['max_steps']}-step schedule" if r.get("max_steps") else "")
-        + (f" ({r['note']})" if r.get("note") else "")
-        for i, r in enumerate(m["runs"], 1)
-    )
+    lineage, n_before, minutes_before = _lineage(m.get("base_history"))
+    runs = lineage + ("This model:\n\n" if lineage else "") + _runs_list(m["runs"], n_before + 1)
     t = m["config"]["train"]
     status = (
         "complete"
@@ -771,7 +873,7 @@ digits and letters, articles split into paragraphs).
 | weights | `model.safetensors`, fp16, {mb:.1f} MB (config.json says float32: it loads upcast, ready to fine-tune) |
 | training | {status}; {m['steps']} steps of {t['batch_size']} blocks, {m['epochs']} epochs over {m['train_blocks']:,} blocks ({m['train_tokens']:,} tokens) |
 | held-out MLM accuracy | **{m['heldout_mlm_accuracy']:.4f}** on {m['heldout_masked_tokens']:,} masked tokens of {m['heldout_blocks']} held-out blocks (loss {m['heldout_loss']}, perplexity {m['heldout_perplexity']}) |
-{mask_row}| wall time | {m['wall_seconds_all_runs'] / 60:.1f} min in all |
+{mask_row}| wall time | {m['wall_seconds_all_runs'] / 60:.1f} min{f" (and {minutes_before:.1f} min for the base it continues)" if lineage else ""} in all |
 | device | {m['device']} |
 | versions | torch {m['versions']['torch']}, transformers {m['versions']['transformers']}, git {m['git_sha'] or 'unknown'} |
 
