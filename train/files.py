@@ -1,4 +1,4 @@
-"""Writing outputs so that a crash or bad input never leaves a half-written file."""
+"""Input paths in, outputs out: directory expansion, and writes that never leave a half-written file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator, Sequence
+
+from train.errors import InputError
 
 
 def _umask() -> int:
@@ -52,3 +54,43 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def expand_paths(
+    paths: Iterable[str | Path],
+    suffixes: Sequence[str],
+    *,
+    recursive: bool = True,
+    hidden: bool = True,
+    ignore_case: bool = False,
+) -> list[Path]:
+    """Files as given (whatever their name), and the files with one of ``suffixes`` in directories.
+
+    The commands take files and directories alike; this is the one place that says what a
+    directory stands for. Paths keep their order, each directory's files come sorted.
+    ``recursive``: subdirectories too; ``hidden``: also names starting with "."; ``ignore_case``:
+    ".TXT" matches ".txt". A missing path, a path that is neither a regular file nor a
+    directory, or a directory without a matching file is a one-line InputError.
+    """
+    wanted = {s.lower() for s in suffixes} if ignore_case else set(suffixes)
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in (p.rglob("*") if recursive else p.iterdir())
+                if f.is_file()
+                and (f.suffix.lower() if ignore_case else f.suffix) in wanted
+                and (hidden or not f.name.startswith("."))
+            )
+            if not found:
+                where = "this directory or its subdirectories" if recursive else "this directory"
+                raise InputError(f"{p}: no {'/'.join(suffixes)} files in {where}")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        elif p.exists():
+            raise InputError(f"{p}: not a regular file or directory")
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    return out

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from train.errors import InputError
-from train.files import atomic_write
+from train.files import atomic_write, expand_paths
 from train.labelstudio import Span, annotation_results, task_data
 from train.quantities import METRIC_LABELS, parse_metric
 from train.text import Paragraph, decode, split_article
@@ -54,18 +54,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     """The sorted input list: files as given, .txt files inside directories, duplicates once."""
-    found: set[Path] = set()
-    for p in map(Path, paths):
-        if p.is_dir():
-            txt = [f for f in p.rglob("*.txt") if f.is_file()]
-            if not txt:
-                raise InputError(f"{p}: directory has no .txt files")
-            found.update(txt)
-        elif p.is_file():
-            found.add(p)
-        else:
-            raise InputError(f"{p}: no such file or directory")
-    return sorted(found)
+    return sorted(set(expand_paths(paths, (".txt",))))
 
 
 def _is_jsonl(path: Path) -> bool:

@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from train.errors import InputError
-from train.files import atomic_dir, atomic_write
+from train.files import atomic_dir, atomic_write, expand_paths
 from train.text import normalize, read_article, split_article
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -146,20 +146,8 @@ class CorpusFile:
 
 
 def expand_corpus(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, and the corpus files (by suffix) inside directories, sorted."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in CORPUS_SUFFIXES and not f.name.startswith(".")
-            )
-            if not found:
-                raise InputError(f"{p}: directory has no corpus files ({', '.join(CORPUS_SUFFIXES)})")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise InputError(f"{p}: no such file or directory")
+    """Files as given, and the corpus files (by suffix, any case, not hidden) under directories."""
+    out = expand_paths(paths, CORPUS_SUFFIXES, hidden=False, ignore_case=True)
     if not out:
         raise InputError("no corpus given (--corpus FILE_OR_DIR)")
     return out

@@ -11,6 +11,7 @@ import typer
 from train.cli._app import app
 from train.config import TrainConfig, load_config
 from train.errors import InputError
+from train.files import expand_paths
 from train.labelstudio import ExportData, read_exports
 
 DEFAULT_DATA = Path("seeds/annotations")
@@ -22,18 +23,7 @@ def export_paths(data: Sequence[Path] | None, default: Path | None = DEFAULT_DAT
         if default is None:
             raise InputError("no data: pass --data EXPORT.json")
         data = [default]
-    out: list[Path] = []
-    for p in data:
-        if p.is_dir():
-            found = sorted(p.glob("*.json"))
-            if not found:
-                raise InputError(f"{p}: directory has no .json exports")
-            out += found
-        elif p.exists():
-            out.append(p)
-        else:
-            raise InputError(f"{p}: no such file or directory")
-    return out
+    return expand_paths(data, (".json",), recursive=False)
 
 
 def skipped_line(data: ExportData) -> str:
