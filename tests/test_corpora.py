@@ -6,9 +6,10 @@ from itertools import islice
 import pytest
 
 from conftest import SHARED
-from train.corpora import LABEL_MAPS, mapped_examples, read_corpus_file, to_labelstudio_export
+from train.corpora import LABEL_MAPS, mapped_examples, read_corpus_file, text_units, to_labelstudio_export
 from train.errors import InputError
 from train.labelstudio import load_schema, read_export
+from train.text import normalize
 
 CORPORA = SHARED / "corpora"
 
@@ -58,3 +59,27 @@ def test_nested_corpus_spans_keep_the_longest_only():
     records = [("《招商银行：投资浮亏》", [(0, 11, "book"), (1, 5, "company")])]
     (example,) = mapped_examples(records, LABEL_MAPS["cluener_full"], "x")
     assert [(s.start, s.end, s.label) for s in example.spans] == [(0, 11, "book")]
+
+
+def test_pretraining_units_and_labelled_records_come_from_one_parser():
+    path = CORPORA / "resume_ner" / "dev.char.bmes"
+    fmt, units = text_units(path)
+    assert fmt == "char-tagged"
+    assert units == [normalize(text).text for text, _ in read_corpus_file(path)]
+
+
+def test_json_lines_any_label_for_pretraining_but_cluener_labels_for_spans(tmp_path):
+    path = tmp_path / "news.jsonl"
+    first, second, third = "本市全年引进高层次人才3000人。", "第二段说明人才公寓的补贴政策。", "青年人才留才计划启动。"
+    lines = [{"text": f"{first}\u2028{second}", "label": "sports"}, {"text": third}]
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    assert text_units(path) == ("jsonl", [first, second, third])  # U+2028 splits paragraphs, not JSON lines
+    with pytest.raises(InputError, match=r"news\.jsonl:1: 'label' is not"):
+        list(read_corpus_file(path))
+
+
+def test_a_malformed_char_tagged_line_names_file_and_line(tmp_path):
+    path = tmp_path / "x.bio.tsv"
+    path.write_text("中\tB-LOC\n国\tI-LOC\n\n人 民 O\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"x\.bio\.tsv:4: expected 'CHARACTER TAG'"):
+        list(read_corpus_file(path))

@@ -1,18 +1,21 @@
-"""Public Chinese corpora (../shared/corpora): readers, label maps, Label Studio exports.
+"""Corpus files: readers, label maps, Label Studio exports. The one place that parses them.
 
-Used for pretraining text, auxiliary NER training and the CLUENER benchmark. Every
-reader yields ``(text, spans)`` with spans as ``(start, end_exclusive, raw_label)``.
+Auxiliary NER training and the CLUENER benchmark read the public corpora of
+../shared/corpora by file name (``read_corpus_file``): every reader yields ``(text, spans)``
+with spans as ``(start, end_exclusive, raw_label)``. Pretraining reads any text file,
+those corpora included, as normalized text units (``text_units``: format from the content).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from train.errors import InputError
 from train.labelstudio import Example, Span, export_task
-from train.text import normalize
+from train.text import normalize, read_article, split_article
 
 Record = tuple[str, list[tuple[int, int, str]]]
 
@@ -31,49 +34,80 @@ LABEL_MAPS: dict[str, dict[str, str]] = {
 }
 
 
+# Format names, as the pretraining card lists them.
+JSONL, CHAR_TAGGED, HEADLINES, ARTICLE = "jsonl", "char-tagged", "headlines", "article"
+_HEADLINE = re.compile(r"^(.+)\t(\d+)\s*$")
+_TAGGED = re.compile(r"^\S+[\t ]+(O|[BIMES]-\S+)\s*$")
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as open() splits them (not str.splitlines: a JSON line's text may hold U+2028)."""
+    return re.split(r"\r\n?|\n", text)
+
+
+def _json_texts(path: Path, lines: list[str]) -> Iterator[tuple[int, dict, str]]:
+    """(line number, object, text) of each JSON line with a 'text' string; blank lines skipped."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            text = obj["text"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise InputError(f"{path}:{n}: expected a JSON object with a 'text' field") from None
+        if not isinstance(text, str):
+            raise InputError(f"{path}:{n}: 'text' is not a string")
+        yield n, obj, text
+
+
+def _tagged_sentences(path: Path, lines: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """(characters, tags) of each sentence: one 'CHARACTER TAG' line a character, blank line between.
+
+    Weibo NER appends the character's position in its word ('科0'); the character is the first one.
+    """
+    chars: list[str] = []
+    tags: list[str] = []
+    for n, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            if chars:
+                yield "".join(chars), tags
+            chars, tags = [], []
+            continue
+        if len(parts) != 2:
+            raise InputError(f"{path}:{n}: expected 'CHARACTER TAG', got {line.strip()[:40]!r}")
+        chars.append(parts[0][0])
+        tags.append(parts[1])
+    if chars:
+        yield "".join(chars), tags
+
+
+def _headlines(lines: list[str]) -> Iterator[str]:
+    """The headline of each 'headline TAB class id' line; other lines are left out."""
+    for line in lines:
+        if m := _HEADLINE.match(line):
+            yield m.group(1)
+
+
 def read_cluener(path: Path) -> Iterator[Record]:
     """CLUENER2020 JSONL: {text, label: {type: {mention: [[start, end_inclusive]]}}}."""
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                text = obj["text"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{path}:{n}: not a CLUENER record") from None
-            spans = [
+    for n, obj, text in _json_texts(path, _lines(read_article(path))):
+        try:
+            spans = sorted(
                 (s, e + 1, label)
                 for label, mentions in (obj.get("label") or {}).items()
                 for positions in mentions.values()
                 for s, e in positions
-            ]
-            yield text, sorted(spans)
+            )
+        except (AttributeError, TypeError, ValueError):
+            raise InputError(f"{path}:{n}: 'label' is not {{type: {{mention: [[start, end], ...]}}}}") from None
+        yield text, spans
 
 
 def read_char_tagged(path: Path) -> Iterator[Record]:
-    """One character and its tag per line (BIO or BMES), blank line between sentences.
-
-    Handles TAB or space separators and Weibo's segment digit after the character.
-    """
-    chars: list[str] = []
-    tags: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            parts = line.rstrip("\n").replace("\t", " ").split(" ")
-            parts = [p for p in parts if p]
-            if len(parts) < 2:
-                if chars:
-                    yield "".join(chars), _spans_from_tags(tags)
-                chars, tags = [], []
-                continue
-            ch, tag = parts[0], parts[-1]
-            if len(ch) == 2 and ch[1].isdigit() and "weibo" in path.name.lower():
-                ch = ch[0]
-            chars.append(ch[0] if ch else " ")
-            tags.append(tag)
-    if chars:
-        yield "".join(chars), _spans_from_tags(tags)
+    """One character and its tag per line (BIO or BMES), blank line between sentences."""
+    for text, tags in _tagged_sentences(path, _lines(read_article(path))):
+        yield text, _spans_from_tags(tags)
 
 
 def _spans_from_tags(tags: list[str]) -> list[tuple[int, int, str]]:
@@ -95,11 +129,8 @@ def _spans_from_tags(tags: list[str]) -> list[tuple[int, int, str]]:
 
 def read_thucnews(path: Path) -> Iterator[Record]:
     """THUCNews headlines: 'headline TAB class id' (no spans)."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            text = line.rsplit("\t", 1)[0].strip()
-            if text:
-                yield text, []
+    for headline in _headlines(_lines(read_article(path))):
+        yield headline, []
 
 
 def read_corpus_file(path: Path) -> Iterator[Record]:
@@ -112,6 +143,37 @@ def read_corpus_file(path: Path) -> Iterator[Record]:
     if name.endswith((".bio.tsv", ".bmes", ".dev", ".test", ".train")):
         return read_char_tagged(path)
     raise InputError(f"{path}: unknown corpus format (expected CLUENER .jsonl, char-tagged BIO/BMES, or THUCNews .txt)")
+
+
+def sniff_format(lines: list[str]) -> str:
+    """A text file's format from its first non-blank lines: char-tagged, headlines, else article."""
+    sample = [ln for ln in lines[:400] if ln.strip()][:100]
+    if sample and all(_TAGGED.match(ln) for ln in sample):
+        return CHAR_TAGGED
+    if sample and all(_HEADLINE.match(ln) for ln in sample):
+        return HEADLINES
+    return ARTICLE
+
+
+def text_units(path: Path) -> tuple[str, list[str]]:
+    """A file's format and its normalized text units, for pretraining on unlabeled text of any kind.
+
+    .jsonl/.json: JSON lines with a 'text' field; anything else by its content (``sniff_format``),
+    whatever its name. A sentence or headline is one unit; an article or a JSON text gives one
+    unit a paragraph (``split_article``).
+    """
+    raw = read_article(path)  # encoding detected; an empty, binary or undecodable file is an InputError
+    lines = _lines(raw)
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return JSONL, [p.text for _, _, text in _json_texts(path, lines) for p in split_article(text)]
+    fmt = sniff_format(lines)
+    if fmt == CHAR_TAGGED:
+        units = [normalize(text).text for text, _ in _tagged_sentences(path, lines)]
+    elif fmt == HEADLINES:
+        units = [normalize(headline).text for headline in _headlines(lines)]
+    else:
+        units = [p.text for p in split_article(raw)]
+    return fmt, [u for u in units if u]
 
 
 def mapped_examples(records: Iterable[Record], label_map: dict[str, str], prefix: str) -> list[Example]:

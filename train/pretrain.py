@@ -32,17 +32,15 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from train.corpora import text_units
 from train.errors import InputError
 from train.files import atomic_dir, atomic_write, expand_paths
-from train.text import normalize, read_article, split_article
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
 # Files a corpus directory contributes; a file named on the command line is read whatever its name.
 CORPUS_SUFFIXES = (".txt", ".jsonl", ".tsv", ".bio", ".bmes", ".conll", ".dev", ".test", ".train")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_HEADLINE = re.compile(r"^(.+)\t(\d+)\s*$")
-_TAGGED = re.compile(r"^\S+[\t ]+(O|[BIMES]-\S+)\s*$")
 STATE_FILE = "pretrain_state.json"
 
 
@@ -153,70 +151,11 @@ def expand_corpus(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def _sniff(lines: list[str]) -> str:
-    """The format of a text file from its first non-blank lines."""
-    sample = [ln for ln in lines[:400] if ln.strip()][:100]
-    if sample and all(_TAGGED.match(ln) for ln in sample):
-        return "char-tagged"
-    if sample and all(_HEADLINE.match(ln) for ln in sample):
-        return "headlines"
-    return "article"
-
-
-def _char_tagged_units(path: Path, lines: list[str]) -> Iterator[str]:
-    """One character and a BIO/BMES tag per line, blank line between sentences.
-
-    Weibo NER appends the character's position in its word ('科0'); the character is the first one.
-    """
-    chars: list[str] = []
-    for n, line in enumerate(lines, 1):
-        parts = line.split()
-        if not parts:
-            if chars:
-                yield "".join(chars)
-            chars = []
-            continue
-        if len(parts) != 2:
-            raise InputError(f"{path}:{n}: expected 'CHARACTER TAG', got {line.strip()[:40]!r}")
-        chars.append(parts[0][0])
-    if chars:
-        yield "".join(chars)
-
-
-def read_corpus_file(path: Path) -> CorpusFile:
-    """Normalized text units of one file, whatever its format (see the module docstring)."""
-    if path.suffix.lower() in (".jsonl", ".json"):
-        units: list[str] = []
-        raw = read_article(path)
-        for n, line in enumerate(raw.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                text = obj["text"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{path}:{n}: expected a JSON object with a 'text' field") from None
-            if not isinstance(text, str):
-                raise InputError(f"{path}:{n}: 'text' is not a string")
-            units += [p.text for p in split_article(text)]
-        return CorpusFile(path, "jsonl", units)
-    raw = read_article(path)
-    lines = raw.splitlines()
-    kind = _sniff(lines)
-    if kind == "char-tagged":
-        units = [normalize(s).text for s in _char_tagged_units(path, lines)]
-    elif kind == "headlines":
-        units = [normalize(m.group(1)).text for ln in lines if (m := _HEADLINE.match(ln))]
-    else:
-        units = [p.text for p in split_article(raw)]
-    return CorpusFile(path, kind, [u for u in units if u])
-
-
 def read_corpus(paths: Iterable[str | Path]) -> tuple[list[CorpusFile], list[str]]:
     """All corpus files, plus notes on files skipped because they hold no Chinese text."""
     files, skipped = [], []
     for path in expand_corpus(paths):
-        cf = read_corpus_file(path)
+        cf = CorpusFile(path, *text_units(path))
         if not any(_CJK.search(u) for u in cf.units[:200]):
             skipped.append(f"{path}: no Chinese text, skipped")
             continue
