@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from train.dataset import bio_labels
+from train.dataset import Windows, bio_labels
 from train.labelstudio import Example, Span
-from train.tagger import Entity, LabelCodec, decode, entity_report, repair_bio
+from train.tagger import Entity, LabelCodec, decode, entity_report, merge_windows, repair_bio
+
+LABELS = bio_labels()
 
 
 @pytest.mark.parametrize(
@@ -58,3 +62,70 @@ def test_entity_report_is_strict_and_per_type():
     assert rep["per_type"]["TALENT_NUM"]["f1"] == 1.0 and rep["per_type"]["ORG"]["recall"] == 0.0
     assert rep["micro"]["precision"] == 0.5 and rep["micro"]["recall"] == 0.5
     assert rep["macro"]["f1"] == pytest.approx(0.5)  # over the types present in the gold
+
+
+def _window(first: int, last: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """ids, offsets and special mask of a window over characters first..last (one token each), with [CLS]/[SEP]."""
+    offsets = np.array([[0, 0]] + [[c, c + 1] for c in range(first, last + 1)] + [[0, 0]], dtype=np.int64)
+    special = np.zeros(len(offsets), dtype=bool)
+    special[[0, -1]] = True
+    return [101] + [100] * (last - first + 1) + [102], offsets, special
+
+
+def test_merge_windows_takes_each_token_from_the_window_where_it_has_most_context():
+    # Text of 20 one-character tokens, windows over 0..11 and 6..19 (6 shared tokens);
+    # the first window says LOC everywhere, the second ORG.
+    (ia, oa, sa), (ib, ob, sb) = _window(0, 11), _window(6, 19)
+    windows = Windows([ia, ib], [oa, ob], np.array([0, 0]), [sa, sb])
+    loc, org = LABELS.index("I-LOC"), LABELS.index("I-ORG")
+    probs = [np.eye(len(LABELS), dtype=np.float32)[[0] + [loc] * 12 + [0]], np.eye(len(LABELS), dtype=np.float32)[[0] + [org] * 14 + [0]]]
+    ((offsets, merged),) = merge_windows(windows, probs, 1)
+    assert offsets[:, 0].tolist() == list(range(20))  # every token once, in order, no specials
+    # Shared tokens 6, 7, 8 sit 5, 4, 3 tokens from the first window's end and 0, 1, 2 from the
+    # second's start: the first window's; 9, 10, 11 sit 2, 1, 0 from the end and 3, 4, 5 from the start.
+    assert merged.argmax(-1).tolist() == [loc] * 9 + [org] * 11
+    got = decode(merged, offsets, LabelCodec(dict(enumerate(LABELS))))
+    assert [(e.start, e.end, e.label) for e in got] == [(0, 9, "LOC"), (9, 20, "ORG")]
+
+
+def test_merge_windows_keeps_texts_apart_and_empty_texts_empty():
+    (ia, oa, sa), (ib, ob, sb) = _window(0, 3), _window(0, 1)
+    windows = Windows([ia, ib], [oa, ob], np.array([0, 2]), [sa, sb])
+    probs = [np.full((len(ia), len(LABELS)), 0.5, dtype=np.float32), np.full((len(ib), len(LABELS)), 0.25, dtype=np.float32)]
+    merged = merge_windows(windows, probs, 3)
+    assert [len(o) for o, _ in merged] == [4, 0, 2]
+    assert merged[1][1].shape == (0, len(LABELS)) and (merged[2][1] == 0.25).all()
+
+
+@pytest.fixture(scope="module")
+def simple_pipeline(tiny_base):
+    """transformers' token-classification pipeline with our label set (its weights are never used)."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)}
+    )
+    return pipeline("token-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(tiny_base), aggregation_strategy="simple", device="cpu")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tags=st.lists(st.sampled_from(["O", "O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "I-MONEY"]), min_size=1, max_size=30),
+    widths=st.lists(st.integers(1, 4), min_size=30, max_size=30),
+    conf=st.lists(st.floats(0.5, 0.99), min_size=30, max_size=30),
+)
+def test_decode_of_one_window_is_the_pipelines_simple_aggregation(simple_pipeline, tags, widths, conf):
+    """Within one window, predict's BIO repair and the pipeline's "simple" grouping give the same entities and scores."""
+    from transformers.pipelines.token_classification import AggregationStrategy
+
+    ends = np.cumsum(widths[: len(tags)])
+    offsets = np.stack([ends - widths[: len(tags)], ends], axis=1)  # multi-character tokens, like digit runs
+    probs = np.stack([_probs([t], LABELS, c)[0] for t, c in zip(tags, conf)])
+    ours = decode(probs, offsets, LabelCodec(dict(enumerate(LABELS))))
+    pre = [
+        {"word": "x", "scores": probs[i], "start": int(s), "end": int(e), "index": i + 1, "is_subword": False}
+        for i, (s, e) in enumerate(offsets)
+    ]
+    theirs = [g for g in simple_pipeline.aggregate(pre, AggregationStrategy.SIMPLE) if g["entity_group"] != "O"]
+    assert [(e.start, e.end, e.label) for e in ours] == [(g["start"], g["end"], g["entity_group"]) for g in theirs]
+    assert [e.score for e in ours] == pytest.approx([float(g["score"]) for g in theirs], abs=1e-4)
