@@ -122,7 +122,11 @@ def merge_windows(windows: Windows, probs: Sequence[np.ndarray], n_texts: int) -
     """Per text, (offsets, probs) of its tokens in order, overlapping windows merged.
 
     A token seen in two windows is taken from the one where it is farther from an edge
-    (more context on both sides).
+    (more context on both sides; the rule of BERT's ``_check_is_max_context``). This is a
+    deliberate difference from transformers' token-classification pipeline, which keeps
+    the entities of every window and, of overlapping ones, the longest: that keeps
+    predictions made at a window's edge, with no context on one side
+    (benchmarks/bench_predict.py counts the entities where the two differ).
     """
     by_text: dict[int, list[int]] = defaultdict(list)
     for w, i in enumerate(windows.sample):
