@@ -8,6 +8,7 @@ import sys
 import pytest
 from opencc import OpenCC
 
+from train.labelstudio import read_export
 from train.predict import Models, run_predict
 from train.quantities import METRIC_LABELS
 from train.text import normalize, read_article, split_article
@@ -90,6 +91,44 @@ def test_records_match_the_models_applied_to_each_paragraph_alone(tmp_path, mode
             (ents,) = models.tagger.predict([p["text"]], batch_size=1)
             got = [(e["start"] - p["start"], e["end"] - p["start"], e["label"]) for e in rec["entities"] if e["paragraph"] == p["index"]]
             assert got == [(e.start, e.end, e.label) for e in ents if p["text"][e.start : e.end].strip()]
+
+
+# Gold entities of the seed articles that the tiny tagger finds again (article, paragraph, normalized
+# text, label, the original text it comes from, value, unit). The originals are in traditional
+# characters and the entities lie past the first 64-token window of their paragraphs.
+SEED_ENTITIES = [
+    ("002_22c90fdcf88f9a11", 9, "6689个", "QUANTITY", "6689個", 6689, "个"),
+    ("004_e21140da06641328", 2, "40名", "TALENT_NUM", "40名", 40, "名"),
+    ("001_abec8d62ecffe52f", 7, "131名", "TALENT_NUM", "131名", 131, "名"),
+    ("002_22c90fdcf88f9a11", 7, "黑龙江", "LOC", "黑龍江", None, None),
+]
+
+
+def test_tagger_finds_gold_entities_of_the_seed_articles(tmp_path, tiny_models, models, seed_articles):
+    records = {r["id"]: r for r in _records(_predict(models, seed_articles, tmp_path / "p.jsonl"))}
+    originals = {p.stem: read_article(p) for p in seed_articles}
+    gold = {(ex.article_id, ex.paragraph): ex for ex in read_export(tiny_models.data).examples if ex.article_id in records}
+    for rec in records.values():
+        check_record(rec, originals[rec["id"]], models)
+    found = []
+    for rec in records.values():
+        for e in rec["entities"]:
+            par = rec["paragraphs"][e["paragraph"]]
+            span = (e["start"] - par["start"], e["end"] - par["start"], e["label"])
+            if span in {(s.start, s.end, s.label) for s in gold[rec["id"], par["index"]].spans}:
+                found.append(e)
+    assert len(found) >= 50, f"the tiny tagger found only {len(found)} gold entities of the seed articles"
+    assert {"LOC", "QUANTITY", "TALENT_NUM"} <= {e["label"] for e in found}
+    for art, index, text, label, original, value, unit in SEED_ENTITIES:
+        rec, ex = records[art], gold[art, index]
+        (span,) = [s for s in ex.spans if ex.text[s.start : s.end] == text and s.label == label]
+        start = rec["paragraphs"][index]["start"] + span.start
+        (e,) = [e for e in rec["entities"] if (e["start"], e["end"], e["label"]) == (start, start + len(text), label)]
+        assert e["text"] == text and e["paragraph"] == index
+        assert originals[art][e["orig_start"] : e["orig_end"]] == original
+        assert rec["paragraphs"][index]["orig_start"] <= e["orig_start"] < e["orig_end"] <= rec["paragraphs"][index]["orig_end"]
+        assert (e.get("value"), e.get("unit")) == (value, unit)
+        assert e["score"] > 0.5
 
 
 def _same_but_source(a, b):
