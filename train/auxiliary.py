@@ -28,7 +28,7 @@ from train.corpora import Record, mapped_examples, read_corpus_file
 from train.dataset import AlignReport, tagger_dataset, tagger_features
 from train.errors import InputError
 from train.labelstudio import PROJECT_ROOT, Example
-from train.runtime import training_arguments
+from train.runtime import trained_model, training_arguments
 
 
 def _log(message: str) -> None:
@@ -143,4 +143,4 @@ def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerCon
         shutil.rmtree(work, ignore_errors=True)
     minutes = (time.monotonic() - started) / 60
     _log(f"done: {result.global_step} steps in {minutes:.1f} min, mean training loss {result.training_loss:.4f}")
-    return trainer.model
+    return trained_model(trainer)

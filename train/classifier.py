@@ -37,6 +37,7 @@ from train.runtime import (
     pick_device,
     remove_work_dir,
     resolve_base,
+    trained_model,
     training_arguments,
 )
 
@@ -222,7 +223,7 @@ def train_classifier(
         pos_weight=pos_weight,
     )
     trainer.train()
-    model = trainer.model
+    model = trained_model(trainer)
     tokenizer.model_max_length = cfg.max_length
 
     clf = Classifier(model, tokenizer, max_length=cfg.max_length)

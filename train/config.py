@@ -7,7 +7,7 @@ key and the file instead of a silently ignored setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,6 +36,9 @@ class ModelConfig(_Section):
     seed: int = 42
     early_stopping_patience: int = Field(3, ge=1, description="evaluations without F1 gain before stopping")
     logging_steps: int = Field(5, ge=1, description="training-loss points on the curve")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 mixed precision on a GPU that has it or a CPU with AMX tiles, else fp32"
+    )
 
 
 class TaggerConfig(ModelConfig):

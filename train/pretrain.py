@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from train.corpora import text_units
 from train.errors import InputError
 from train.files import atomic_dir, atomic_write, expand_paths
+from train.runtime import use_bf16
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
@@ -364,8 +365,9 @@ class _Collator:
     def __init__(self, tokenizer, mlm_probability: float):
         from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification
 
-        self.mlm = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
-        self.fixed = DataCollatorForTokenClassification(tokenizer)
+        # Few distinct batch shapes: CPU kernels (oneDNN, AMX) are compiled and cached per shape.
+        self.mlm = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability, pad_to_multiple_of=64)
+        self.fixed = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=64)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         if "labels" in examples[0]:
@@ -414,16 +416,6 @@ def _mlm_metrics(pred, mask_id: int) -> dict[str, float]:
             out["mask_accuracy"] = float(np.mean(preds[:, :width][masked] == target))
             out["mask_unigram_baseline"] = float(np.bincount(target).max() / target.size)
     return out
-
-
-def use_bf16(precision: str) -> bool:
-    """bf16 autocast where it pays: GPUs with bf16, and CPUs with AMX tiles (about 1.7x faster here)."""
-    if precision != "auto":
-        return precision == "bf16"
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(amx and amx())
 
 
 def _device_name() -> str:

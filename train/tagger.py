@@ -42,6 +42,7 @@ from train.runtime import (
     pick_device,
     remove_work_dir,
     resolve_base,
+    trained_model,
     training_arguments,
 )
 
@@ -330,7 +331,7 @@ def train_tagger(
         callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)],
     )
     trainer.train()
-    model = trainer.model
+    model = trained_model(trainer)
     model.config.window_stride = cfg.stride
     tokenizer.model_max_length = cfg.max_length
 
