@@ -40,6 +40,7 @@ predict: install
 ## bench: predict vs hand-written transformers pipelines (200 articles), then peak RSS streaming 10,000 (STREAM=N); build/bench.json
 bench: install
 	$(PY) benchmarks/bench_predict.py --mode compare
+	$(PY) benchmarks/bench_predict.py --mode compare --decoding argmax
 	$(PY) benchmarks/bench_predict.py --mode stream $(if $(STREAM),--articles $(STREAM))
 
 ## bench-cluener: tagger on CLUENER2020 through Label Studio exports, pretrained base vs random init (build/cluener/report.json)

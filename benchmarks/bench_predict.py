@@ -21,7 +21,7 @@ Two modes, each run in child processes so peak RSS (``resource.getrusage``) is p
 
 Uses models/ when it holds a trained tagger and classifier, else trains small models
 from a random tiny BERT on the seed annotations into build/bench/models (the output says
-which). Results go to build/bench.json (each mode its own key) and a table on stdout.
+which). Results go to build/bench.json (each mode its own key; compare_argmax for --decoding argmax) and a table on stdout.
 
     python benchmarks/bench_predict.py                      # compare, 200 articles
     python benchmarks/bench_predict.py --mode stream        # peak RSS, 10,000 articles
@@ -187,13 +187,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def child_ours(inputs: list[str], models: str, out: str, batch_size: int, device: str | None) -> dict[str, Any]:
+def child_ours(
+    inputs: list[str], models: str, out: str, batch_size: int, device: str | None, decoding: str = "viterbi"
+) -> dict[str, Any]:
     import torch
 
     from train.predict import Models, run_predict
 
     t0 = time.perf_counter()
-    loaded = Models.load(models, device=device)
+    loaded = Models.load(models, device=device, decoding=decoding)
     t1 = time.perf_counter()
     n = run_predict(inputs, out, "jsonl", models, batch_size, progress=False, models=loaded)
     t2 = time.perf_counter()
@@ -303,7 +305,8 @@ def _paragraph_texts(path: Path) -> dict[tuple[str, int], str]:
 CATEGORIES = {
     "window_merge": "paragraph longer than one window: predict takes each token from the window where it has "
     "the most context; the pipeline keeps the entities of every window and, where they overlap, the longest",
-    "decoding": "one window, same probabilities, different entities (BIO grouping, offsets, [UNK], whitespace)",
+    "decoding": "one window, same probabilities, different entities (predict's Viterbi labels vs the pipeline's "
+    "per-token argmax, BIO grouping, offsets, [UNK], whitespace)",
     "truncation": "the pipeline ran without a stride and saw only the first window of the paragraph",
     "probabilities": "the pipeline's own forward pass (one window at a time, unpadded) gave a different argmax "
     "than predict's batched, padded one",
@@ -412,7 +415,9 @@ def compare(args: argparse.Namespace, models: Path, what: str) -> dict[str, Any]
     inputs = [str(arts)]
     chars = _chars(inputs)
     common = {"inputs": inputs, "models": str(models), "device": args.device}
-    ours = _rates(run_child("ours", out=str(BUILD / "ours.jsonl"), batch_size=args.batch_size, **common), chars)
+    ours = _rates(
+        run_child("ours", out=str(BUILD / "ours.jsonl"), batch_size=args.batch_size, decoding=args.decoding, **common), chars
+    )
     base = _rates(run_child("baseline", out=str(BUILD / "baseline.jsonl"), **common), chars)
     our_ents, our_labels = _our_sets(BUILD / "ours.jsonl")
     base_ents, base_labels = _baseline_sets(BUILD / "baseline.jsonl")
@@ -426,6 +431,7 @@ def compare(args: argparse.Namespace, models: Path, what: str) -> dict[str, Any]
         "chars": chars,
         "paragraphs": len(our_labels),
         "batch_size": args.batch_size,
+        "decoding": args.decoding,
         "ours": ours,
         "baseline": base,
         "throughput_ratio": ours["articles_per_s"] / base["articles_per_s"],
@@ -465,6 +471,7 @@ def print_compare(r: dict[str, Any], command: str) -> None:
     o, b, e = r["ours"], r["baseline"], r["entities"]
     print(f"\n{command}\nmodels: {r['models']}")
     print(f"{r['articles']} articles, {r['paragraphs']} paragraphs, {r['chars']:,} chars; torch threads {o['threads']}")
+    print(f"predict decoding: {r['decoding']} (the pipeline: per-token argmax, aggregation \"simple\")")
     print(f"{'':28}{'predict':>14}{'pipelines':>14}")
     for key, label, fmt in (
         ("articles_per_s", "articles/s", "{:14.2f}"),
@@ -503,6 +510,10 @@ def main() -> None:
     ap.add_argument("--articles", type=int, help="compare: 200 (at least); stream: 10000")
     ap.add_argument("--models", type=Path, help="models dir (default: models/ if trained, else small bench models)")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument(
+        "--decoding", choices=("viterbi", "argmax"), default="viterbi",
+        help="predict's decoding; argmax is the pipeline's own rule, so agreement then checks batching, windows and offsets",
+    )  # fmt: skip
     ap.add_argument("--device", default=None, help="cpu, cuda (default: CUDA if available)")
     ap.add_argument("--train-epochs", type=int, default=40, help="epochs for the small bench models")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -521,7 +532,7 @@ def main() -> None:
     result["command"] = command.strip()
     result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     all_results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    all_results[args.mode] = result
+    all_results[args.mode if args.mode == "stream" or args.decoding == "viterbi" else f"compare_{args.decoding}"] = result
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(all_results, indent=1, ensure_ascii=False) + "\n")
     (print_compare if args.mode == "compare" else print_stream)(result, result["command"])

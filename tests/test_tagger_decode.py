@@ -1,4 +1,4 @@
-"""Decoding token predictions into entities: BIO repair, offsets, scores."""
+"""Decoding token predictions into entities: Viterbi over valid IOB2, BIO repair, offsets, scores."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from train.dataset import Windows, bio_labels
 from train.labelstudio import Example, Span
-from train.tagger import Entity, LabelCodec, decode, entity_report, merge_windows, repair_bio
+from train.tagger import Entity, LabelCodec, bio_transitions, decode, entity_report, merge_windows, repair_bio, viterbi
 
 LABELS = bio_labels()
 
@@ -43,7 +43,7 @@ def test_decode_repairs_and_maps_offsets():
     tags = ["O", "O", "I-TALENT_NUM", "I-TALENT_NUM", "O", "I-LOC", "B-ORG"]
     probs = _probs(tags, labels)
     probs[3] = _probs(["I-TALENT_NUM"], labels, 0.5)[0]
-    got = decode(probs, offsets, codec)
+    got = decode(probs, offsets, codec, "argmax")
     assert [(e.start, e.end, e.label) for e in got] == [(2, 7, "TALENT_NUM"), (8, 9, "LOC"), (9, 10, "ORG")]
     assert got[0].score == pytest.approx(0.7, abs=1e-3)  # mean over the entity's tokens
     assert got[1].score == pytest.approx(0.9, abs=1e-3)
@@ -121,7 +121,7 @@ def test_decode_of_one_window_is_the_pipelines_simple_aggregation(simple_pipelin
     ends = np.cumsum(widths[: len(tags)])
     offsets = np.stack([ends - widths[: len(tags)], ends], axis=1)  # multi-character tokens, like digit runs
     probs = np.stack([_probs([t], LABELS, c)[0] for t, c in zip(tags, conf)])
-    ours = decode(probs, offsets, LabelCodec(dict(enumerate(LABELS))))
+    ours = decode(probs, offsets, LabelCodec(dict(enumerate(LABELS))), "argmax")
     pre = [
         {"word": "x", "scores": probs[i], "start": int(s), "end": int(e), "index": i + 1, "is_subword": False}
         for i, (s, e) in enumerate(offsets)
@@ -129,3 +129,41 @@ def test_decode_of_one_window_is_the_pipelines_simple_aggregation(simple_pipelin
     theirs = [g for g in simple_pipeline.aggregate(pre, AggregationStrategy.SIMPLE) if g["entity_group"] != "O"]
     assert [(e.start, e.end, e.label) for e in ours] == [(g["start"], g["end"], g["entity_group"]) for g in theirs]
     assert [e.score for e in ours] == pytest.approx([float(g["score"]) for g in theirs], abs=1e-4)
+
+
+def test_viterbi_keeps_an_entity_whole_where_argmax_breaks_it():
+    """苏州工业园区 with one weak middle token: argmax gives two places, Viterbi one."""
+    codec = LabelCodec(dict(enumerate(LABELS)))
+    offsets = np.array([[i, i + 1] for i in range(7)])
+    probs = _probs(["B-LOC", "I-LOC", "O", "I-LOC", "I-LOC", "I-LOC", "O"], LABELS)
+    probs[2] = _probs(["I-LOC"], LABELS, 0.3)[0]  # O is a bit more likely here than I-LOC...
+    probs[2, LABELS.index("O")] = 0.4  # ...but not worth breaking the place in two
+    spans = lambda ents: [(e.start, e.end, e.label) for e in ents]  # noqa: E731
+    assert spans(decode(probs, offsets, codec, "argmax")) == [(0, 2, "LOC"), (3, 6, "LOC")]
+    assert spans(decode(probs, offsets, codec)) == [(0, 6, "LOC")]
+    # a confident O still ends the entity
+    probs[2] = _probs(["O"], LABELS, 0.95)[0]
+    assert spans(decode(probs, offsets, codec)) == [(0, 2, "LOC"), (3, 6, "LOC")]
+
+
+SMALL = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.lists(st.lists(st.floats(0.01, 1), min_size=5, max_size=5), min_size=n, max_size=n)))
+def test_viterbi_is_the_most_probable_valid_sequence(rows):
+    """Brute force over every label sequence of a small label set: Viterbi finds the best valid one."""
+    from itertools import product
+
+    probs = np.array(rows) / np.array(rows).sum(1, keepdims=True)
+    codec = LabelCodec(dict(enumerate(SMALL)))
+    allowed, first = bio_transitions(codec)
+    logp = np.log(probs)
+
+    def valid(path) -> bool:
+        return bool(first[path[0]]) and all(allowed[a, b] for a, b in zip(path, path[1:]))
+
+    best = max((p for p in product(range(len(SMALL)), repeat=len(probs)) if valid(p)), key=lambda p: logp[np.arange(len(p)), p].sum())
+    got = viterbi(probs, codec)
+    assert valid(list(got))
+    assert logp[np.arange(len(got)), got].sum() == pytest.approx(logp[np.arange(len(best)), best].sum())

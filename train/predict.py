@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from train.errors import InputError
-from train.files import atomic_write, expand_paths
+from train.files import atomic_write, check_output, expand_paths
 from train.labelstudio import Span, annotation_results, task_data
 from train.quantities import METRIC_LABELS, parse_metric
 from train.text import Paragraph, decode, split_article
@@ -78,6 +78,8 @@ def _jsonl_article(path: Path, lineno: int, raw: bytes) -> tuple[str, str]:
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"{where}: no \"text\" string")
     art_id = obj.get("id")
+    if isinstance(art_id, (bool, dict, list)):
+        raise InputError(f"{where}: \"id\" is {json.dumps(art_id, ensure_ascii=False)[:40]}, not a string or number")
     if art_id is None or (isinstance(art_id, str) and not art_id.strip()):
         art_id = f"{path.stem}-{lineno}"  # documented fallback: file stem and line number
     return str(art_id), text
@@ -177,7 +179,7 @@ class Models:
     version: str
 
     @classmethod
-    def load(cls, models_dir: str | Path, device: str | None = None) -> Models:
+    def load(cls, models_dir: str | Path, device: str | None = None, decoding: str = "viterbi") -> Models:
         """Load models/tagger and models/classifier; a one-line InputError if they are missing."""
         models_dir = Path(models_dir)
         tagger_dir, classifier_dir = models_dir / "tagger", models_dir / "classifier"
@@ -188,7 +190,8 @@ class Models:
         from train.tagger import Tagger
 
         version = f"{_manifest_version(tagger_dir)}+{_manifest_version(classifier_dir)}"
-        return cls(Tagger.load(tagger_dir, device=device), Classifier.load(classifier_dir, device=device), version)
+        tagger = Tagger.load(tagger_dir, device=device, decoding=decoding)
+        return cls(tagger, Classifier.load(classifier_dir, device=device), version)
 
     def thresholds(self) -> dict[str, float]:
         th = self.classifier.thresholds
@@ -425,6 +428,7 @@ def run_predict(
     progress: bool = True,
     group_paragraphs: int = GROUP_PARAGRAPHS,
     models: Models | None = None,
+    decoding: str = "viterbi",
 ) -> int:
     """Predict on the inputs and write ``output`` atomically; returns the number of articles.
 
@@ -439,10 +443,15 @@ def run_predict(
     if batch_size < 1:
         raise InputError(f"--batch-size {batch_size}: must be at least 1")
     k_n = parse_shard(shard)
+    from train.tagger import DECODINGS
+
+    if decoding not in DECODINGS:
+        raise InputError(f"--decoding {decoding}: must be one of {', '.join(DECODINGS)}")
     files = expand_inputs(inputs)
     total = count_articles(files, k_n)
+    check_output(output, inputs=files)
     if models is None:
-        models = Models.load(models_dir, device=device)
+        models = Models.load(models_dir, device=device, decoding=decoding)
     thresholds = models.thresholds()
     bar = tqdm(total=total, unit="article", file=sys.stderr, disable=None if progress else True, desc="predict")
     try:

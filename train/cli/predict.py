@@ -31,10 +31,16 @@ def predict(
     ),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (a terminal only)."),
+    decoding: str = typer.Option(
+        "viterbi",
+        "--decoding",
+        help="viterbi: the most probable valid BIO sequence; argmax: each token's best label, repaired "
+        "(what transformers' token-classification pipeline does).",
+    ),
 ) -> None:
     """Tag entities and metrics, classify paragraphs, and write one record per article."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # stderr keeps one progress bar: ours
-    n = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress)
+    n = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress, decoding=decoding)
     typer.echo(f"{output}: {n} articles", err=True)
