@@ -62,3 +62,25 @@ def test_train_data_directory_is_not_searched_recursively(tmp_path):
     run = subprocess.run([*TALENT_TAGGER, "train", "--data", str(tmp_path / "exports")], capture_output=True, text=True)
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip() == f"error: {tmp_path / 'exports'}: no .json files in this directory"
+
+
+def test_atomic_dir_never_replaces_a_file(tmp_path):
+    from train.files import atomic_dir
+
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me", encoding="utf-8")
+    with pytest.raises(InputError, match="notes.txt: exists and is not a directory"):
+        with atomic_dir(path) as tmp:
+            (tmp / "model.bin").write_bytes(b"x")
+    assert path.read_text(encoding="utf-8") == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_atomic_write_over_a_directory_is_one_line_and_leaves_no_temp(tmp_path):
+    from train.files import atomic_write
+
+    (tmp_path / "out" / "inside").mkdir(parents=True)
+    with pytest.raises(InputError, match="out: cannot write"):
+        with atomic_write(tmp_path / "out") as fh:
+            fh.write("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

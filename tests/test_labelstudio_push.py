@@ -169,6 +169,7 @@ def test_pull_writes_an_export_that_read_export_reads(labelstudio, pushed, tmp_p
     gold = [Span(text.index("济南市"), text.index("济南市") + 3, "LOC"), Span(text.index("7万人"), text.index("7万人") + 3, "TALENT_NUM")]
     labelstudio.client.annotations.create(task.id, result=annotation_results(gold, ["ATTRACT"], text))
     out = tmp_path / "sub" / "export.json"
+    out.parent.mkdir()  # an output's directory must exist (a missing one is a one-line error)
     proc = cli("pull", "--url", labelstudio.url, "--project", str(pid), "-o", str(out), token=labelstudio.token)
     assert proc.returncode == 0, proc.stderr
     assert "13 tasks" in proc.stderr and "1 annotated" in proc.stderr

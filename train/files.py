@@ -19,17 +19,59 @@ def _umask() -> int:
 
 
 @contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OS refusal to create or rename an output becomes one line naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def check_output(path: str | Path, *, directory: bool = False, inputs: Iterable[str | Path] = ()) -> Path:
+    """Refuse, before any work, an output that cannot be written or would destroy something.
+
+    The output's directory must exist (a typo there is an error, not a new tree) and take
+    new files (tried, not guessed from mode bits: root and read-only mounts differ);
+    ``path`` must not be one of ``inputs``. A file output must not be a directory; a
+    ``directory`` output (a dir to create, or to fill or replace) must not be a file.
+    """
+    path = Path(path)
+    parent = path.parent
+    if not parent.exists():
+        raise InputError(f"{path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"{path}: {parent} is not a directory")
+    if directory and path.exists() and not path.is_dir():
+        raise InputError(f"{path}: exists and is not a directory")
+    if not directory and path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name")
+    for p in inputs:
+        if path.exists() and Path(p).exists() and os.path.samefile(path, p):
+            raise InputError(f"{path}: is also an input; refusing to overwrite it")
+    where = path if directory and path.is_dir() else parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=where)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write in {where} ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+@contextmanager
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
-        os.replace(tmp, path)
+        with _writing(path):
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -39,18 +81,22 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Build a directory under a temp name; swap it in for ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(path)
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{path}: exists and is not a directory")  # a file is never swapped out
+        with _writing(path):
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                path.rename(old)
+                tmp.rename(path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

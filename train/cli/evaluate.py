@@ -13,7 +13,7 @@ from rich.table import Table
 from train.cli._app import app
 from train.cli.train import export_paths, skipped_line
 from train.errors import InputError
-from train.files import atomic_write
+from train.files import atomic_write, check_output
 from train.labelstudio import Example, read_exports
 
 
@@ -66,6 +66,8 @@ def evaluate(
     """Score the trained models on gold exports: entity P/R/F1 per type, class P/R/F1 per class."""
     paths = export_paths([*data, *(more or [])], default=None)
     gold = read_exports(paths)
+    if output is not None:
+        check_output(output, inputs=paths)  # before the models run, not after
     if not gold.examples:
         raise InputError(f"{', '.join(map(str, paths))}: no annotated tasks to evaluate on")
     report = evaluate_models(models, gold.examples, batch_size)

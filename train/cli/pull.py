@@ -9,7 +9,7 @@ import typer
 
 from train.cli._app import app
 from train.cli.push import api_token
-from train.files import atomic_write
+from train.files import atomic_write, check_output
 from train.labelstudio import connect, export, get_or_create_project
 
 
@@ -20,6 +20,7 @@ def pull(
     output: Path = typer.Option(..., "-o", "--output", help="Export file to write (Label Studio JSON)."),
 ) -> None:
     """Export a project's tasks, annotations and predictions (token from LABEL_STUDIO_API_KEY)."""
+    check_output(output)
     client = connect(url, api_token())
     get_or_create_project(client, project_id=project)  # a clear error for a wrong id
     tasks = export(client, project)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from train.cli._app import app
-from train.files import atomic_write, expand_paths
+from train.files import atomic_write, check_output, expand_paths
 from train.labelstudio import tasks_for_articles
 
 
@@ -18,7 +18,9 @@ def tasks(
     output: Path = typer.Option(..., "-o", "--output", help="Label Studio import file to write (JSON)."),
 ) -> None:
     """Write a Label Studio import file: one task per normalized paragraph."""
-    result = tasks_for_articles(expand_paths(articles, (".txt",)))
+    files = expand_paths(articles, (".txt",))
+    result = tasks_for_articles(files)
+    check_output(output, inputs=files)
     with atomic_write(output) as fh:
         json.dump(result, fh, ensure_ascii=False, indent=1)
     typer.echo(f"{output}: {len(result)} tasks from {len({t['data']['article_id'] for t in result})} articles", err=True)

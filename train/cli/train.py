@@ -11,7 +11,7 @@ import typer
 from train.cli._app import app
 from train.config import TrainConfig, load_config
 from train.errors import InputError
-from train.files import expand_paths
+from train.files import check_output, expand_paths
 from train.labelstudio import ExportData, read_exports
 
 DEFAULT_DATA = Path("seeds/annotations")
@@ -78,6 +78,7 @@ def train(
     """Train the token tagger and the paragraph classifier from Label Studio exports."""
     cfg = load_config(config)
     paths = export_paths([*(data or []), *(more or [])])
+    check_output(out, directory=True)  # now, not after the tagger has trained
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 talks
     log = (lambda msg: typer.echo(msg, err=True)) if main else (lambda msg: None)
     train_models(cfg, paths, out, log=log)
