@@ -70,6 +70,10 @@ def test_tasks_without_a_live_annotation_are_skipped_and_counted(tmp_path):
         (task(7, "济南引进", [(0, 2, "LOC"), (1, 3, "ORG")]), "task 7: overlapping spans"),
         (task(7, "济南引进", [], ["HIRE"]), "task 7: unknown class 'HIRE'"),
         ({"id": 7, "annotations": []}, "task 7: not a Label Studio task"),
+        ({**task(7, "济南引进"), "annotations": "none"}, "task 7: 'annotations' is not a list"),
+        ({**task(7, "济南引进"), "annotations": ["a1"]}, "task 7: 'annotations' is not a list"),
+        ({**task(7, "济南引进"), "annotations": [{"result": "none"}]}, "task 7: annotation 'result' is not a list"),
+        ({"id": 7, "data": {"text": "济南", "paragraph": "二"}}, "task 7: task data 'paragraph' is '二'"),
     ],
 )
 def test_malformed_exports_name_the_file_and_task(tmp_path, bad, message):
@@ -77,6 +81,11 @@ def test_malformed_exports_name_the_file_and_task(tmp_path, bad, message):
     with pytest.raises(InputError, match=message) as err:
         read_export(path)
     assert str(path) in str(err.value)
+
+
+def test_an_export_without_tasks_is_an_error(tmp_path):
+    with pytest.raises(InputError, match=r"empty\.json: no tasks \(an empty export\)"):
+        read_export(write(tmp_path, [], name="empty.json"))
 
 
 def test_a_span_whose_text_does_not_match_is_an_error(tmp_path):

@@ -109,8 +109,11 @@ class ExportData:
     skipped: Counter = field(default_factory=Counter)  # reason -> number of tasks
 
 
-def _latest_annotation(task: dict) -> dict | None:
-    live = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+def _latest_annotation(task: dict, where: str) -> dict | None:
+    annotations = task.get("annotations") or []
+    if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+        raise InputError(f"{where}: 'annotations' is not a list of annotation objects")
+    live = [a for a in annotations if not a.get("was_cancelled")]
     if not live:
         return None
     return max(live, key=lambda a: (a.get("updated_at") or a.get("created_at") or "", a.get("id") or 0))
@@ -123,12 +126,19 @@ def _parse_task(task: Any, schema: Schema, where: str) -> Example | None:
     text = data.get(TEXT_OBJECT)
     if not isinstance(text, str):
         raise InputError(f"{where}: task data has no 'text' string")
-    annotation = _latest_annotation(task)
+    try:
+        paragraph = int(data.get("paragraph", 0))
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: task data 'paragraph' is {data['paragraph']!r}, not a paragraph number") from None
+    annotation = _latest_annotation(task, where)
     if annotation is None:
         return None
     spans: list[Span] = []
     classes: list[str] = []
-    for r in annotation.get("result") or []:
+    results = annotation.get("result") or []
+    if not isinstance(results, list):
+        raise InputError(f"{where}: annotation 'result' is not a list")
+    for r in results:
         value = r.get("value") if isinstance(r, dict) else None
         if not isinstance(value, dict):
             raise InputError(f"{where}: result without a 'value' object")
@@ -153,7 +163,7 @@ def _parse_task(task: Any, schema: Schema, where: str) -> Example | None:
         spans=tuple(spans),
         classes=tuple(c for c in schema.classes if c in classes),
         article_id=str(data.get("article_id", task.get("id", ""))),
-        paragraph=int(data.get("paragraph", 0)),
+        paragraph=paragraph,
         task_id=task.get("id"),
         source=str(data.get("source", "")),
         original=str(data.get("original", "")),
@@ -196,6 +206,8 @@ def read_export(path: str | Path, schema: Schema | None = None, skip_invalid: bo
         raise InputError(f"{path}: not a JSON export ({exc})") from None
     if not isinstance(tasks, list):
         raise InputError(f"{path}: a Label Studio JSON export is a list of tasks")
+    if not tasks:
+        raise InputError(f"{path}: no tasks (an empty export)")
     out = ExportData()
     for i, task in enumerate(tasks):
         tid = task.get("id") if isinstance(task, dict) else None
@@ -340,7 +352,11 @@ def _api(client: LabelStudio, what: str) -> Iterator[None]:
 def connect(url: str, token: str, timeout: float = 60) -> LabelStudio:
     """An SDK client for ``url``, checked now: a down server or a rejected token is an InputError."""
     url = url.rstrip("/")
-    if not url.startswith(("http://", "https://")):
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise InputError(f"{url}: not a Label Studio URL (expected http://host:port)")
     if not token or not token.strip() or any(c.isspace() for c in token.strip()):
         raise InputError(f"{url}: empty or malformed API token (set LABEL_STUDIO_API_KEY)")
