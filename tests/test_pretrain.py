@@ -148,6 +148,15 @@ def test_cooccurrence_vectors_put_characters_of_one_kind_together(small_corpus):
     assert cos("5", "7") > cos("5", "省") + 0.2
 
 
+def test_a_block_length_that_is_no_multiple_of_64_trains(small_corpus, tmp_path):
+    """Batches are padded to multiples of 64 only where that still fits the position embeddings."""
+    cfg = tmp_path / "len40.yaml"
+    cfg.write_text(TINY.replace("max_length: 64", "max_length: 40").replace("max_steps: 20", "max_steps: 2"), encoding="utf-8")
+    result = pretrain([small_corpus / "article.txt"], tmp_path / "m", config=cfg)
+    assert result.metrics["steps"] == 2 and result.metrics["max_length"] == 40
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+
+
 def test_tokenizer_from_the_shared_vocab_is_bert_base_chinese():
     tok = vocab_tokenizer(VOCAB, 256)
     assert tok("济南市2020年引进3000人")["input_ids"] == [101, 3845, 1298, 2356, 8439, 2399, 2471, 6822, 8283, 782, 102]

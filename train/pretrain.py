@@ -104,6 +104,9 @@ def load_config(path: str | Path | None = None) -> tuple[PretrainConfig, Path]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"{path}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}:" if mark else ""
@@ -362,12 +365,14 @@ def load_base(base: str):
 class _Collator:
     """Random MLM masking for training batches; held-out batches come pre-masked (fixed)."""
 
-    def __init__(self, tokenizer, mlm_probability: float):
+    def __init__(self, tokenizer, mlm_probability: float, max_length: int, max_positions: int):
         from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification
 
         # Few distinct batch shapes: CPU kernels (oneDNN, AMX) are compiled and cached per shape.
-        self.mlm = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability, pad_to_multiple_of=64)
-        self.fixed = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=64)
+        # Only where a padded batch still fits the position embeddings (max_length 100: 128 would not).
+        pad = 64 if -(-max_length // 64) * 64 <= max_positions else None
+        self.mlm = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability, pad_to_multiple_of=pad)
+        self.fixed = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         if "labels" in examples[0]:
@@ -599,7 +604,7 @@ def pretrain(
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        data_collator=_Collator(tokenizer, cfg.train.mlm_probability),
+        data_collator=_Collator(tokenizer, cfg.train.mlm_probability, max_length, model.config.max_position_embeddings),
         processing_class=tokenizer,
         compute_metrics=functools.partial(_mlm_metrics, mask_id=tokenizer.mask_token_id),
         preprocess_logits_for_metrics=_preprocess_logits,
