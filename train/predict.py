@@ -447,6 +447,10 @@ def run_predict(
 
     if decoding not in DECODINGS:
         raise InputError(f"--decoding {decoding}: must be one of {', '.join(DECODINGS)}")
+    if device is not None:
+        from train.runtime import pick_device
+
+        pick_device(device)  # a device this machine lacks: an error now, not after reading every input
     files = expand_inputs(inputs)
     total = count_articles(files, k_n)
     check_output(output, inputs=files)

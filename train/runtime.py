@@ -19,10 +19,19 @@ from train.labelstudio import PROJECT_ROOT
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, else CUDA when present, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The given device, else CUDA when present, else CPU; a device this machine lacks is an InputError."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device}: not a device name (cpu, cuda, cuda:1, ...)") from None
+    backend = getattr(torch, dev.type, None)
+    if dev.type != "cpu" and not (hasattr(backend, "is_available") and backend.is_available()):
+        raise InputError(f"--device {device}: no {dev.type} device on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def is_main_process() -> bool:
