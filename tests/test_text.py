@@ -149,3 +149,27 @@ def test_bad_files_give_one_line_errors(tmp_path, data, message):
     with pytest.raises(InputError, match=message) as err:
         read_article(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_big5_hkscs_article_still_decodes():
+    text = "香港特別行政區推出「高端人才通行證計劃」，吸引人才。" * 5 + "𨋢"  # 𨋢 is HKSCS only
+    assert decode(text.encode("big5hkscs"), "x.txt") == text
+
+
+@pytest.mark.parametrize(
+    "data, place",
+    [
+        # GBK cut in the middle of its last character
+        ("人才引进政策：北京市将引进高层次人才一千名。".encode("gbk")[:-1], "line 1 (byte 42)"),
+        # GBK with a run of broken bytes on line 4 (once decoded as KOI8 mojibake)
+        ("第一行\n".encode("gbk") * 3 + b"\x81\x20" * 5 + "尾".encode("gbk"), "line 4 (byte 21)"),
+        # Latin-1, not a Chinese encoding (once decoded as cp1250)
+        ("Café naïve résumé".encode("latin-1"), "line 1 (byte 3)"),
+    ],
+)
+def test_undecodable_text_names_file_and_place_never_mojibake(tmp_path, data, place):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as err:
+        read_article(path)
+    assert str(err.value) == f"{path}: {place}: cannot decode (not UTF-8, GB18030 or Big5 text)"

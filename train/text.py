@@ -209,8 +209,24 @@ def split_article(original: str, max_chars: int = MAX_CHUNK_CHARS) -> list[Parag
     return paragraphs
 
 
+def _first_bad_byte(data: bytes) -> str:
+    """Where the text stops decoding, as "line L (byte B)": the furthest any candidate encoding got."""
+    pos = 0
+    for enc in ("utf-8", "gb18030", "big5"):
+        try:
+            data.decode(enc)
+        except UnicodeDecodeError as exc:
+            pos = max(pos, exc.start)
+    line = data[:pos].count(b"\n") + 1
+    return f"line {line} (byte {pos})"
+
+
 def decode(data: bytes, source: str) -> str:
-    """Decode an article's bytes: UTF-8 first, else the detected GB18030/Big5/other encoding."""
+    """Decode an article's bytes: UTF-8 first, else the detected GB18030/Big5 (or Big5 variant) encoding.
+
+    Never a non-Chinese code page: a damaged GBK file once came out as KOI8 or cp1250
+    mojibake that predict and pretrain took for text; it is a one-line error now.
+    """
     if not data.strip():
         raise InputError(f"{source}: file is empty")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -223,9 +239,9 @@ def decode(data: bytes, source: str) -> str:
 
     best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_16", "utf_8"]).best()
     if best is None:
-        best = from_bytes(data).best()
+        best = from_bytes(data, cp_isolation=["big5hkscs", "cp950"]).best()
     if best is None:
-        raise InputError(f"{source}: cannot decode (not UTF-8, GB18030 or Big5 text)")
+        raise InputError(f"{source}: {_first_bad_byte(data)}: cannot decode (not UTF-8, GB18030 or Big5 text)")
     text = str(best)
     if sum(ch == "\ufffd" for ch in text) > max(3, len(text) // 100):
         raise InputError(f"{source}: cannot decode (too many invalid bytes for {best.encoding})")
