@@ -188,14 +188,15 @@ def _peak_rss_mb() -> float:
 
 
 def child_ours(
-    inputs: list[str], models: str, out: str, batch_size: int, device: str | None, decoding: str = "viterbi"
+    inputs: list[str], models: str, out: str, batch_size: int, device: str | None, decoding: str = "viterbi",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     import torch
 
     from train.predict import Models, run_predict
 
     t0 = time.perf_counter()
-    loaded = Models.load(models, device=device, decoding=decoding)
+    loaded = Models.load(models, device=device, decoding=decoding, precision=precision)
     t1 = time.perf_counter()
     n = run_predict(inputs, out, "jsonl", models, batch_size, progress=False, models=loaded)
     t2 = time.perf_counter()
@@ -308,13 +309,14 @@ CATEGORIES = {
     "decoding": "one window, same probabilities, different entities (predict's Viterbi labels vs the pipeline's "
     "per-token argmax, BIO grouping, offsets, [UNK], whitespace)",
     "truncation": "the pipeline ran without a stride and saw only the first window of the paragraph",
-    "probabilities": "the pipeline's own forward pass (one window at a time, unpadded) gave a different argmax "
-    "than predict's batched, padded one",
+    "probabilities": "the pipeline's own forward pass (one window at a time, unpadded, fp32) gave a different "
+    "argmax than predict's batched, padded one (in bf16 with --precision auto on an AMX CPU)",
 }
 
 
 def explain_disagreement(
-    ours: set, base: set, texts: dict[tuple[str, int], str], models: Path, stride: int | None, device: str | None
+    ours: set, base: set, texts: dict[tuple[str, int], str], models: Path, stride: int | None, device: str | None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Attribute every entity found by only one method to a cause, by replaying the pipeline.
 
@@ -334,7 +336,9 @@ def explain_disagreement(
     from train.runtime import batched_forward
     from train.tagger import Tagger
 
-    tagger = Tagger.load(models / "tagger", device=device or "cpu")
+    from train.runtime import use_bf16
+
+    tagger = Tagger.load(models / "tagger", device=device or "cpu", cpu_bf16=use_bf16(precision))
     all_keys = sorted(texts)
     n_windows = np.bincount(
         tokenize_windows([texts[k] for k in all_keys], tagger.tokenizer, tagger.max_length, tagger.stride).sample,
@@ -351,7 +355,7 @@ def explain_disagreement(
         win = tokenize_windows(par_texts, tagger.tokenizer, tagger.max_length, tagger.stride)
         probs = batched_forward(
             tagger.model, win.input_ids, tagger.tokenizer.pad_token_id, 32, lambda x: torch.softmax(x, -1), per_token=True,
-            token_types="token_type_ids" in tagger.tokenizer.model_input_names,
+            token_types="token_type_ids" in tagger.tokenizer.model_input_names, cpu_bf16=tagger.cpu_bf16,
         )  # fmt: skip
         for i, key in enumerate(keys):
             windows = np.flatnonzero(win.sample == i)
@@ -415,15 +419,17 @@ def compare(args: argparse.Namespace, models: Path, what: str) -> dict[str, Any]
     inputs = [str(arts)]
     chars = _chars(inputs)
     common = {"inputs": inputs, "models": str(models), "device": args.device}
-    ours = _rates(
-        run_child("ours", out=str(BUILD / "ours.jsonl"), batch_size=args.batch_size, decoding=args.decoding, **common), chars
-    )
+    ours_run = run_child(
+        "ours", out=str(BUILD / "ours.jsonl"), batch_size=args.batch_size, decoding=args.decoding,
+        precision=args.precision, **common,
+    )  # fmt: skip
+    ours = _rates(ours_run, chars)
     base = _rates(run_child("baseline", out=str(BUILD / "baseline.jsonl"), **common), chars)
     our_ents, our_labels = _our_sets(BUILD / "ours.jsonl")
     base_ents, base_labels = _baseline_sets(BUILD / "baseline.jsonl")
     union = our_ents | base_ents
     same_labels = sum(our_labels[k] == base_labels.get(k) for k in our_labels)
-    explained = explain_disagreement(our_ents, base_ents, _paragraph_texts(BUILD / "ours.jsonl"), models, base["stride"], args.device)
+    explained = explain_disagreement(our_ents, base_ents, _paragraph_texts(BUILD / "ours.jsonl"), models, base["stride"], args.device, args.precision)
     return {
         "models": what,
         "models_dir": str(models),
@@ -432,6 +438,7 @@ def compare(args: argparse.Namespace, models: Path, what: str) -> dict[str, Any]
         "paragraphs": len(our_labels),
         "batch_size": args.batch_size,
         "decoding": args.decoding,
+        "precision": args.precision,
         "ours": ours,
         "baseline": base,
         "throughput_ratio": ours["articles_per_s"] / base["articles_per_s"],
@@ -471,7 +478,7 @@ def print_compare(r: dict[str, Any], command: str) -> None:
     o, b, e = r["ours"], r["baseline"], r["entities"]
     print(f"\n{command}\nmodels: {r['models']}")
     print(f"{r['articles']} articles, {r['paragraphs']} paragraphs, {r['chars']:,} chars; torch threads {o['threads']}")
-    print(f"predict decoding: {r['decoding']} (the pipeline: per-token argmax, aggregation \"simple\")")
+    print(f"predict decoding: {r['decoding']}, precision {r['precision']} (the pipeline: per-token argmax, aggregation \"simple\", fp32)")
     print(f"{'':28}{'predict':>14}{'pipelines':>14}")
     for key, label, fmt in (
         ("articles_per_s", "articles/s", "{:14.2f}"),
@@ -514,6 +521,7 @@ def main() -> None:
         "--decoding", choices=("viterbi", "argmax"), default="viterbi",
         help="predict's decoding; argmax is the pipeline's own rule, so agreement then checks batching, windows and offsets",
     )  # fmt: skip
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="predict's --precision")
     ap.add_argument("--device", default=None, help="cpu, cuda (default: CUDA if available)")
     ap.add_argument("--train-epochs", type=int, default=40, help="epochs for the small bench models")
     ap.add_argument("--child", help=argparse.SUPPRESS)

@@ -8,6 +8,7 @@ import sys
 import pytest
 from opencc import OpenCC
 
+from train.errors import InputError
 from train.labelstudio import read_export
 from train.predict import Models, run_predict
 from train.quantities import METRIC_LABELS
@@ -23,7 +24,8 @@ ENTITY_KEYS = {"label", "text", "start", "end", "score", "paragraph", "orig_star
 
 @pytest.fixture(scope="module")
 def models(tiny_models):
-    return Models.load(tiny_models.root, device="cpu")
+    """Full precision: these tests check that batching changes nothing (bf16 would, slightly)."""
+    return Models.load(tiny_models.root, device="cpu", precision="fp32")
 
 
 def _records(path):
@@ -218,3 +220,24 @@ def test_labelstudio_format_is_an_import_file_with_predictions(tmp_path, models,
         spans = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in pred["result"] if r["type"] == "labels"]
         own = [(e["start"] - par["start"], e["end"] - par["start"], e["label"]) for e in rec["entities"] if e["paragraph"] == par["index"]]
         assert spans == own
+
+
+def test_bf16_precision_gives_almost_the_same_predictions(tmp_path, tiny_models, models, seed_articles):
+    """--precision bf16 (the default on CPUs with AMX) trades a few labels for speed, no more."""
+    fast = Models.load(tiny_models.root, device="cpu", precision="bf16")
+    assert fast.tagger.cpu_bf16 and not models.tagger.cpu_bf16
+    full = _records(_predict(models, seed_articles, tmp_path / "fp32.jsonl"))
+    half = _records(_predict(fast, seed_articles, tmp_path / "bf16.jsonl"))
+    ents = lambda recs: {(r["id"], e["start"], e["end"], e["label"]) for r in recs for e in r["entities"]}  # noqa: E731
+    a, b = ents(full), ents(half)
+    assert a and len(a & b) >= 0.95 * len(a | b)
+    for r, h in zip(full, half):
+        for p, q in zip(r["paragraphs"], h["paragraphs"]):
+            assert p["classes"] == pytest.approx(q["classes"], abs=0.03)
+
+
+def test_unknown_precision_is_a_one_line_error(tmp_path, seed_articles):
+    out = tmp_path / "p.jsonl"
+    with pytest.raises(InputError, match="--precision fp8: must be one of auto, fp32, bf16"):
+        run_predict([str(seed_articles[0])], out, precision="fp8", progress=False)
+    assert not out.exists()

@@ -108,7 +108,15 @@ def _compute_metrics(p: EvalPrediction) -> dict[str, float]:
 class Classifier:
     """A trained classifier: ``Classifier.load(dir).predict(texts)`` -> class probabilities per text."""
 
-    def __init__(self, model, tokenizer, thresholds: dict[str, float] | None = None, max_length: int | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        thresholds: dict[str, float] | None = None,
+        max_length: int | None = None,
+        cpu_bf16: bool = False,
+    ):
+        self.cpu_bf16 = cpu_bf16  # bf16 inference on CPU (predict's --precision); training and evaluate use fp32
         self.model = model
         self.tokenizer = tokenizer
         self.classes: list[str] = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -116,7 +124,7 @@ class Classifier:
         self.max_length = int(max_length or min(tokenizer.model_max_length, model.config.max_position_embeddings))
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str | torch.device | None = None) -> "Classifier":
+    def load(cls, model_dir: str | Path, device: str | torch.device | None = None, cpu_bf16: bool = False) -> "Classifier":
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").exists():
             raise InputError(f"{model_dir}: not a classifier model dir (no config.json)")
@@ -130,7 +138,7 @@ class Classifier:
         device = pick_device(device)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32 if device.type == "cpu" else "auto").to(device)
         model.eval()
-        return cls(model, tokenizer, thresholds)
+        return cls(model, tokenizer, thresholds, cpu_bf16=cpu_bf16)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, float]]:
         """Probability of every class per text (compare with ``thresholds`` to decide)."""
@@ -145,6 +153,7 @@ class Classifier:
             torch.sigmoid,
             per_token=False,
             token_types="token_type_ids" in self.tokenizer.model_input_names,
+            cpu_bf16=self.cpu_bf16,
         )
         return [{c: round(float(v), 4) for c, v in zip(self.classes, p)} for p in probs]
 

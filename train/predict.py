@@ -24,6 +24,7 @@ from train.quantities import METRIC_LABELS, parse_metric
 from train.text import Paragraph, decode, split_article
 
 FORMATS = ("jsonl", "csv", "labelstudio")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 on a CPU with AMX (about 2x faster) or a bf16 GPU
 CSV_FIELDS = ("id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit")
 GROUP_PARAGRAPHS = 256  # paragraphs held in memory at once (bounded, whatever the input size)
 _BINARY_PROBE = 4096
@@ -179,7 +180,9 @@ class Models:
     version: str
 
     @classmethod
-    def load(cls, models_dir: str | Path, device: str | None = None, decoding: str = "viterbi") -> Models:
+    def load(
+        cls, models_dir: str | Path, device: str | None = None, decoding: str = "viterbi", precision: str = "auto"
+    ) -> Models:
         """Load models/tagger and models/classifier; a one-line InputError if they are missing."""
         models_dir = Path(models_dir)
         tagger_dir, classifier_dir = models_dir / "tagger", models_dir / "classifier"
@@ -190,8 +193,11 @@ class Models:
         from train.tagger import Tagger
 
         version = f"{_manifest_version(tagger_dir)}+{_manifest_version(classifier_dir)}"
-        tagger = Tagger.load(tagger_dir, device=device, decoding=decoding)
-        return cls(tagger, Classifier.load(classifier_dir, device=device), version)
+        from train.runtime import use_bf16
+
+        bf16 = use_bf16(precision)
+        tagger = Tagger.load(tagger_dir, device=device, decoding=decoding, cpu_bf16=bf16)
+        return cls(tagger, Classifier.load(classifier_dir, device=device, cpu_bf16=bf16), version)
 
     def thresholds(self) -> dict[str, float]:
         th = self.classifier.thresholds
@@ -429,6 +435,7 @@ def run_predict(
     group_paragraphs: int = GROUP_PARAGRAPHS,
     models: Models | None = None,
     decoding: str = "viterbi",
+    precision: str = "auto",
 ) -> int:
     """Predict on the inputs and write ``output`` atomically; returns the number of articles.
 
@@ -447,6 +454,8 @@ def run_predict(
 
     if decoding not in DECODINGS:
         raise InputError(f"--decoding {decoding}: must be one of {', '.join(DECODINGS)}")
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}")
     if device is not None:
         from train.runtime import pick_device
 
@@ -455,7 +464,7 @@ def run_predict(
     total = count_articles(files, k_n)
     check_output(output, inputs=files)
     if models is None:
-        models = Models.load(models_dir, device=device, decoding=decoding)
+        models = Models.load(models_dir, device=device, decoding=decoding, precision=precision)
     thresholds = models.thresholds()
     bar = tqdm(total=total, unit="article", file=sys.stderr, disable=None if progress else True, desc="predict")
     try:

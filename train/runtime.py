@@ -192,17 +192,20 @@ def batched_forward(
     activation: Callable[[torch.Tensor], torch.Tensor],
     per_token: bool,
     token_types: bool = True,
+    cpu_bf16: bool = False,
 ) -> list[np.ndarray]:
     """Run the model over token id sequences, longest first so each batch pads little.
 
     Returns, in input order, ``activation(logits)`` as float32 arrays: (tokens, labels)
-    per sequence when ``per_token``, else (labels,).
+    per sequence when ``per_token``, else (labels,). On a GPU the model runs in mixed
+    precision; on a CPU only with ``cpu_bf16`` (about 2x faster with AMX, and a few
+    tokens in ten thousand change their best label).
     """
     device = next(model.parameters()).device
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
         if device.type == "cuda"
-        else torch.autocast("cpu", enabled=False)
+        else torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
     )
     out: list[np.ndarray | None] = [None] * len(sequences)
     model.eval()

@@ -213,11 +213,18 @@ class Tagger:
     """A trained tagger: ``Tagger.load(dir).predict(texts)`` -> entities per text."""
 
     def __init__(
-        self, model, tokenizer, max_length: int | None = None, stride: int | None = None, decoding: str = "viterbi"
+        self,
+        model,
+        tokenizer,
+        max_length: int | None = None,
+        stride: int | None = None,
+        decoding: str = "viterbi",
+        cpu_bf16: bool = False,
     ):
         if decoding not in DECODINGS:
             raise InputError(f"decoding must be one of {', '.join(DECODINGS)}, not {decoding!r}")
         self.decoding = decoding
+        self.cpu_bf16 = cpu_bf16  # bf16 inference on CPU (predict's --precision); training and evaluate use fp32
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = int(max_length or min(tokenizer.model_max_length, model.config.max_position_embeddings))
@@ -225,7 +232,9 @@ class Tagger:
         self.codec = LabelCodec({int(k): v for k, v in model.config.id2label.items()})
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str | torch.device | None = None, decoding: str = "viterbi") -> "Tagger":
+    def load(
+        cls, model_dir: str | Path, device: str | torch.device | None = None, decoding: str = "viterbi", cpu_bf16: bool = False
+    ) -> "Tagger":
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").exists():
             raise InputError(f"{model_dir}: not a tagger model dir (no config.json)")
@@ -233,7 +242,7 @@ class Tagger:
         device = pick_device(device)
         model = AutoModelForTokenClassification.from_pretrained(model_dir, dtype=torch.float32 if device.type == "cpu" else "auto").to(device)
         model.eval()
-        return cls(model, tokenizer, decoding=decoding)
+        return cls(model, tokenizer, decoding=decoding, cpu_bf16=cpu_bf16)
 
     @property
     def labels(self) -> list[str]:
@@ -252,6 +261,7 @@ class Tagger:
             lambda logits: torch.softmax(logits, -1),
             per_token=True,
             token_types="token_type_ids" in self.tokenizer.model_input_names,
+            cpu_bf16=self.cpu_bf16,
         )
         return [decode(p, o, self.codec, self.decoding) for o, p in merge_windows(windows, probs, len(texts))]
 

@@ -37,10 +37,16 @@ def predict(
         help="viterbi: the most probable valid BIO sequence; argmax: each token's best label, repaired "
         "(what transformers' token-classification pipeline does).",
     ),
+    precision: str = typer.Option(
+        "auto",
+        "--precision",
+        help="auto: bf16 on a CPU with AMX or a bf16 GPU (about 2x faster on CPU; a few tokens in ten thousand "
+        "change label), else fp32; fp32 or bf16 to choose.",
+    ),
 ) -> None:
     """Tag entities and metrics, classify paragraphs, and write one record per article."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # stderr keeps one progress bar: ours
-    n = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress, decoding=decoding)
+    n = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress, decoding=decoding, precision=precision)
     typer.echo(f"{output}: {n} articles", err=True)
