@@ -6,18 +6,24 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: install test test-fast gold labelstudio clean predict browser train bench bench-cluener
+.PHONY: runtime install test test-fast gold labelstudio clean predict browser train bench bench-cluener
 
+# runtime: what train/predict need; install: that plus the test tools (Label Studio, pytest, Playwright)
+runtime: $(VENV)/.runtime
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
 ## train: tagger and classifier from seeds/annotations with the committed base (models/base), into models/
-train: install
+train: runtime
 	$(TAGGER) train --config configs/train.yaml --data seeds/annotations --out models
 
 ## test: the whole suite, real Label Studio server included (what CI runs)
@@ -29,22 +35,22 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 ## gold: rebuild seeds/annotations/*.json from the markup in seeds/gold and seeds/written
-gold: install
+gold: runtime
 	$(PY) -m train.gold
 
 ## predict: make predict IN="articles/ more.jsonl" OUT=predictions.jsonl [FORMAT=jsonl|csv|labelstudio] [MODELS=models]
-predict: install
+predict: runtime
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo 'usage: make predict IN="FILE_OR_DIR..." OUT=FILE [FORMAT=jsonl|csv|labelstudio] [MODELS=models]' >&2; exit 2; }
 	$(TAGGER) predict $(IN) -o $(OUT) --models $(or $(MODELS),models) $(if $(FORMAT),--format $(FORMAT))
 
 ## bench: predict vs hand-written transformers pipelines (200 articles), then peak RSS streaming 10,000 (STREAM=N); build/bench.json
-bench: install
+bench: runtime
 	$(PY) benchmarks/bench_predict.py --mode compare
 	$(PY) benchmarks/bench_predict.py --mode compare --decoding argmax
 	$(PY) benchmarks/bench_predict.py --mode stream $(if $(STREAM),--articles $(STREAM))
 
 ## bench-cluener: tagger on CLUENER2020 through Label Studio exports, pretrained base vs random init (build/cluener/report.json)
-bench-cluener: install
+bench-cluener: runtime
 	$(PY) benchmarks/bench_cluener.py $(if $(EPOCHS),--epochs $(EPOCHS))
 
 ## labelstudio: start a local Label Studio (http://127.0.0.1:8080, data in .labelstudio/)
