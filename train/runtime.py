@@ -178,6 +178,11 @@ def remove_work_dir(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# Batches are padded to a multiple of this many tokens: few distinct shapes keep the CPU
+# kernels (compiled and cached per shape) and the allocator's memory from growing with input.
+PAD_MULTIPLE = 32
+
+
 def _batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
     order = np.argsort(-np.asarray(lengths), kind="stable")
     for b in range(0, len(order), batch_size):
@@ -208,10 +213,11 @@ def batched_forward(
         else torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
     )
     out: list[np.ndarray | None] = [None] * len(sequences)
+    max_width = max(max(map(len, sequences), default=0), model.config.max_position_embeddings)
     model.eval()
     with torch.inference_mode(), autocast:
         for idx in _batches([len(s) for s in sequences], batch_size):
-            width = len(sequences[idx[0]])
+            width = min(-(-len(sequences[idx[0]]) // PAD_MULTIPLE) * PAD_MULTIPLE, max_width)
             ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for r, i in enumerate(idx):
