@@ -22,16 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
 ANNOTATIONS = ROOT / "seeds" / "annotations"
 
-TINY_TRAIN_YAML = """\
-tagger:
-  base_model: {base}
-  max_length: 64
-  stride: 16
-  epochs: 3
-  batch_size: 4
-  learning_rate: 3.0e-3
-  early_stopping_patience: 2
-  logging_steps: 2
+_TINY_CLASSIFIER_AND_SPLIT = """\
 classifier:
   base_model: {base}
   max_length: 64
@@ -44,6 +35,18 @@ split:
   eval_fraction: 0.25
   seed: 13
 """
+
+TINY_TRAIN_YAML = """\
+tagger:
+  base_model: {base}
+  max_length: 64
+  stride: 16
+  epochs: 3
+  batch_size: 4
+  learning_rate: 3.0e-3
+  early_stopping_patience: 2
+  logging_steps: 2
+""" + _TINY_CLASSIFIER_AND_SPLIT
 
 
 # tiny_models: the tagger learns (25 epochs, no early stopping); the classifier stays a few steps.
@@ -57,18 +60,7 @@ tagger:
   learning_rate: 5.0e-3
   early_stopping_patience: 100
   logging_steps: 10
-classifier:
-  base_model: {base}
-  max_length: 64
-  epochs: 2
-  batch_size: 16
-  learning_rate: 1.0e-3
-  early_stopping_patience: 2
-  logging_steps: 2
-split:
-  eval_fraction: 0.25
-  seed: 13
-"""
+""" + _TINY_CLASSIFIER_AND_SPLIT
 
 
 def build_tiny_bert(path: Path, max_positions: int = 128) -> Path:
