@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from train.dataset import Windows, bio_labels
 from train.labelstudio import Example, Span
-from train.tagger import Entity, LabelCodec, bio_transitions, decode, entity_report, merge_windows, repair_bio, viterbi
+from train.tagger import Entity, LabelCodec, decode, entity_report, merge_windows, repair_bio, viterbi
 
 LABELS = bio_labels()
 
@@ -157,7 +157,7 @@ def test_viterbi_is_the_most_probable_valid_sequence(rows):
 
     probs = np.array(rows) / np.array(rows).sum(1, keepdims=True)
     codec = LabelCodec(dict(enumerate(SMALL)))
-    allowed, first = bio_transitions(codec)
+    allowed, first = codec.allowed, codec.allowed_first
     logp = np.log(probs)
 
     def valid(path) -> bool:

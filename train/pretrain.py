@@ -500,9 +500,8 @@ def pretrain(
     held = [blocks[i] for i in sorted(order[:n_held])]
     train_blocks = [blocks[i] for i in sorted(order[n_held:])]
     train_tokens = sum(len(b) for b in train_blocks)
-    embeddings_from_corpus = 0
     if not base and cfg.model.init_embeddings == "cooccurrence" and not (resume and work.is_dir()):
-        embeddings_from_corpus = init_token_embeddings(model, train_blocks)
+        init_token_embeddings(model, train_blocks)
 
     # Checkpoints: refuse to mix runs made from another corpus or config.
     fingerprint = {

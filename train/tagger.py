@@ -62,7 +62,8 @@ class Entity:
 
 
 class LabelCodec:
-    """Label ids as arrays: entity type per id (-1 for O) and whether it is an I- label."""
+    """Label ids as arrays: entity type per id (-1 for O), whether it is an I- label, and
+    which labels may follow which under IOB2 (``allowed[i, j]``: j after i; ``allowed_first``)."""
 
     def __init__(self, id2label: dict[int, str]):
         n = len(id2label)
@@ -80,6 +81,10 @@ class LabelCodec:
                 self.types.append(typ)
             self.type_of[i] = self.types.index(typ)
             self.inside[i] = prefix == "I"
+        # I-X only after B-X or I-X; anything else may follow anything.
+        same_type = self.type_of[:, None] == self.type_of[None, :]
+        self.allowed = np.where(self.inside[None, :], same_type & (self.type_of[:, None] >= 0), True)
+        self.allowed_first = ~self.inside
 
 
 def repaired_starts(pred: np.ndarray, codec: LabelCodec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,13 +110,6 @@ def repair_bio(labels: Sequence[str]) -> list[str]:
 DECODINGS = ("viterbi", "argmax")
 
 
-def bio_transitions(codec: LabelCodec) -> tuple[np.ndarray, np.ndarray]:
-    """(allowed[i, j]: label j may follow label i, allowed_first[j]) under IOB2: I-X only after B-X or I-X."""
-    same_type = codec.type_of[:, None] == codec.type_of[None, :]
-    allowed = np.where(codec.inside[None, :], same_type & (codec.type_of[:, None] >= 0), True)
-    return allowed, ~codec.inside
-
-
 def viterbi(probs: np.ndarray, codec: LabelCodec) -> np.ndarray:
     """The most probable label sequence that is valid IOB2 (sum of log-probabilities).
 
@@ -120,7 +118,7 @@ def viterbi(probs: np.ndarray, codec: LabelCodec) -> np.ndarray:
     Where the argmax path is already valid it is the answer, and no search runs.
     """
     pred = probs.argmax(-1)
-    allowed, first = bio_transitions(codec)
+    allowed, first = codec.allowed, codec.allowed_first
     if first[pred[0]] and allowed[pred[:-1], pred[1:]].all():
         return pred
     logp = np.log(np.clip(probs, 1e-12, None))
