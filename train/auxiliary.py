@@ -20,13 +20,15 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any, Sequence
 
 from transformers import DataCollatorForTokenClassification, Trainer
 
-from train.config import AuxiliaryConfig, AuxiliaryCorpus, TaggerConfig
+from train.config import AuxiliaryConfig, AuxiliaryCorpus, TaggerConfig, TrainConfig
 from train.corpora import Record, mapped_examples, read_corpus_file
 from train.dataset import AlignReport, tagger_dataset, tagger_features
 from train.errors import InputError
+from train.files import atomic_dir
 from train.labelstudio import PROJECT_ROOT, Example
 from train.runtime import trained_model, training_arguments
 
@@ -107,13 +109,22 @@ def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerCon
     """
     if not config.enabled:
         return model
+    model, _ = run_stage(model, tokenizer, config, tagger)
+    return model
+
+
+def run_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerConfig, heldout: int = 0):
+    """The stage itself: (trained model, summary); ``heldout`` sentences are kept out to score it."""
     if not config.corpora:
-        raise InputError("config auxiliary.corpora: enabled, but no corpora are listed")
+        raise InputError("config auxiliary.corpora: no corpora are listed")
     label2id = dict(model.config.label2id)
     labels = {name.partition("-")[2] for name in label2id if name != "O"}
     examples = auxiliary_examples(config, tagger.seed, labels)
-    if not examples:
-        raise InputError("config auxiliary.corpora: the corpora hold no sentences")
+    if len(examples) <= heldout:
+        raise InputError(f"config auxiliary.corpora: {len(examples)} sentences, too few to keep {heldout} for scoring")
+    held = random.Random(tagger.seed).sample(examples, heldout) if heldout else []
+    held_ids = {id(ex) for ex in held}
+    examples = [ex for ex in examples if id(ex) not in held_ids]
     per_label = Counter(s.label for ex in examples for s in ex.spans)
     align = AlignReport()
     windows, token_labels = tagger_features(examples, tokenizer, label2id, tagger.max_length, tagger.stride, align)
@@ -143,4 +154,104 @@ def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerCon
         shutil.rmtree(work, ignore_errors=True)
     minutes = (time.monotonic() - started) / 60
     _log(f"done: {result.global_step} steps in {minutes:.1f} min, mean training loss {result.training_loss:.4f}")
-    return trained_model(trainer)
+    summary = {
+        "sentences": len(examples),
+        "windows": len(windows.input_ids),
+        "entities": dict(sorted(per_label.items())),
+        "epochs": config.epochs,
+        "steps": result.global_step,
+        "minutes": round(minutes, 1),
+        "training_loss": round(result.training_loss, 4),
+        "heldout": held,
+    }
+    return trained_model(trainer), summary
+
+
+def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, command: Sequence[str] = ()) -> dict[str, Any]:
+    """An intermediate tagger (``models/base-ner``): the base encoder after the auxiliary corpora.
+
+    The stage takes as long as the domain training itself on a CPU, so it runs once
+    here and ``tagger.base_model`` points at the result; the domain training then
+    starts from it (same labels: the head is kept). ``heldout`` sentences of the
+    corpora are scored (entity micro F1) and never trained on.
+    """
+    from transformers import AutoModelForTokenClassification, set_seed
+
+    from train.dataset import bio_labels
+    from train.report import manifest, write_json
+    from train.runtime import from_base, load_tokenizer, resolve_base, save_fp16
+    from train.tagger import Tagger, entity_report
+
+    cfg = config.tagger
+    base = resolve_base(cfg.base_model)
+    tokenizer = load_tokenizer(base)
+    labels = bio_labels()
+    set_seed(cfg.seed)
+    model = from_base(
+        AutoModelForTokenClassification, base, num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+    )
+    model, summary = run_stage(model, tokenizer, config.auxiliary, cfg, heldout)
+    held = summary.pop("heldout")
+    model.config.window_stride = cfg.stride
+    tokenizer.model_max_length = cfg.max_length
+    model.eval()
+    tagger = Tagger(model, tokenizer, cfg.max_length, cfg.stride)
+    span_labels = tagger.labels
+    report = entity_report(held, tagger.predict([ex.text for ex in held], cfg.eval_batch_size), span_labels) if held else None
+    metrics = {"heldout": report, "heldout_sentences": len(held), "training": summary, "command": list(command)}
+    files = [f for n, c in enumerate(config.auxiliary.corpora) for f in corpus_files(c.path, f"auxiliary.corpora.{n}")]
+    with atomic_dir(out) as tmp:
+        save_fp16(model, tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "metrics.json", metrics)
+        man = manifest("base-ner", tmp, config.model_dump(mode="json"), files, cfg.base_model)
+        write_json(tmp / "manifest.json", man)
+        (tmp / "README.md").write_text(_card(man, metrics, files), encoding="utf-8")
+    return metrics
+
+
+def _card(man: dict[str, Any], metrics: dict[str, Any], files: Sequence[Path]) -> str:
+    from train.report import scores_table_md
+
+    t = metrics["training"]
+    rep = metrics["heldout"]
+    scores = "(no held-out sentences)"
+    if rep:
+        rows = dict(rep["per_type"])
+        rows["micro avg"] = rep["micro"]
+        scores = scores_table_md(rows, "type")
+    corpora = "\n".join(f"- `{f}`" for f in files)
+    entities = ", ".join(f"{k} {v}" for k, v in t["entities"].items())
+    return f"""# Intermediate tagger: the base encoder after general NER corpora
+
+Version `{man['version']}`, made {man['created_utc']} from `{man['base_model']}`.
+
+A token classifier with this project's labels (labels/label_config.xml), trained on public
+NER corpora whose labels were mapped to ours (`train.corpora.LABEL_MAPS`, e.g. CLUENER
+name -> PER, government/organization/company -> ORG, address -> LOC). The domain tagger
+starts from it (`tagger.base_model` in configs/train.yaml): people, places and
+organizations are far more frequent here than in a few hundred policy paragraphs.
+Labels that the corpora lack (POLICY, PROGRAM, metrics) are learned from the domain data.
+
+Command: `{' '.join(metrics['command']) or 'train.auxiliary.train_intermediate'}`
+
+## Data
+
+{corpora}
+
+{t['sentences']} sentences ({t['windows']} windows); entities {entities}.
+{t['epochs']:g} epoch(s), {t['steps']} steps, {t['minutes']} min, mean training loss {t['training_loss']}.
+
+## Held-out figures ({metrics['heldout_sentences']} sentences of the same corpora, never trained on)
+
+{scores}
+
+Strict entity F1 (seqeval IOB2 over characters), Viterbi decoding.
+
+## Files
+
+`model.safetensors` (fp16; config.json says float32, so it loads upcast for fine-tuning),
+`config.json` (label maps in `id2label`), the tokenizer, `metrics.json`, `manifest.json`
+(corpus hashes, config, package versions, git commit `{man['git_sha']}`).
+"""

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from train.corpora import text_units
 from train.errors import InputError
 from train.files import atomic_dir, atomic_write, expand_paths
-from train.runtime import use_bf16
+from train.runtime import save_fp16, use_bf16
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
@@ -716,21 +716,9 @@ def _lineage(history: dict[str, Any] | None) -> tuple[str, int, float]:
 
 
 def save_model(model, tokenizer, out: Path) -> None:
-    """fp16 safetensors (half the size) with a config that loads as float32 for fine-tuning.
-
-    ``from_pretrained`` takes the dtype from config.json; fine-tuning in fp16 on a CPU
-    would not learn, so the config says float32 and the weights are upcast on load.
-    """
-    import copy
-
-    half = copy.deepcopy(model).to("cpu").half()
-    half.save_pretrained(out)
-    cfg_file = out / "config.json"
-    conf = json.loads(cfg_file.read_text(encoding="utf-8"))
-    conf["architectures"] = ["BertForMaskedLM"]  # same weights; the masked-only head is a training detail
-    conf["dtype"] = "float32"
-    conf.pop("torch_dtype", None)
-    cfg_file.write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """fp16 weights (``train.runtime.save_fp16``), the tokenizer, and the files older loaders want."""
+    # same weights; the masked-only head is a training detail
+    save_fp16(model, out, architectures=["BertForMaskedLM"])
     tokenizer.save_pretrained(out)
     vocab = out / "vocab.txt"
     if not vocab.exists():  # the tokenizers backend writes tokenizer.json only; older loaders want vocab.txt

@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import SequentialSampler
-from transformers import AutoTokenizer, Trainer, TrainingArguments
+from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
 
 from train.config import ModelConfig
 from train.errors import InputError
@@ -76,15 +76,46 @@ def from_base(model_class, base: str, **kwargs):
 
     The new task head and a missing pooler are expected; any other weight of the encoder
     that the base lacks means the base does not fit, and is an error rather than a
-    silently random encoder.
+    silently random encoder. A base that is itself a task model (models/base-ner, a
+    token tagger after the auxiliary corpora) keeps its head only when it has the same
+    labels; another head, or one of another size, starts afresh.
     """
     with quiet_loading():
-        model, info = model_class.from_pretrained(base, dtype=torch.float32, output_loading_info=True, **kwargs)
+        model, info = model_class.from_pretrained(
+            base, dtype=torch.float32, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs
+        )
     prefix = f"{model.base_model_prefix}."
     missing = sorted(k for k in info["missing_keys"] if k.startswith(prefix) and ".pooler." not in k)
     if missing:
         raise InputError(f"{base}: base model lacks {len(missing)} encoder weights (e.g. {', '.join(missing[:3])})")
+    fresh = set(info["missing_keys"]) | {k[0] for k in info["mismatched_keys"]}
+    loaded_head = [k for k in model.state_dict() if not k.startswith(prefix) and k not in fresh]
+    if loaded_head and "id2label" in kwargs and AutoConfig.from_pretrained(base).id2label != model.config.id2label:
+        for name in sorted({k.rpartition(".")[0] for k in loaded_head}):
+            module = model.get_submodule(name)
+            torch.nn.init.normal_(module.weight, std=model.config.initializer_range)
+            if getattr(module, "bias", None) is not None:
+                torch.nn.init.zeros_(module.bias)
     return model
+
+
+def save_fp16(model, out: Path, architectures: Sequence[str] | None = None) -> None:
+    """fp16 safetensors (half the size) with a config that loads as float32 for fine-tuning.
+
+    ``from_pretrained`` takes the dtype from config.json; fine-tuning in fp16 on a CPU
+    would not learn, so the config says float32 and the weights are upcast on load.
+    """
+    import copy
+    import json
+
+    copy.deepcopy(model).to("cpu").half().save_pretrained(out)
+    cfg_file = out / "config.json"
+    conf = json.loads(cfg_file.read_text(encoding="utf-8"))
+    if architectures:
+        conf["architectures"] = list(architectures)
+    conf["dtype"] = "float32"
+    conf.pop("torch_dtype", None)
+    cfg_file.write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def load_tokenizer(base: str):

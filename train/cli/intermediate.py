@@ -1,0 +1,36 @@
+"""`talent-tagger intermediate`: the base encoder trained on general NER corpora (models/base-ner)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from train.cli._app import app
+
+DEFAULT_CONFIG = Path("configs/intermediate.yaml")
+
+
+@app.command()
+def intermediate(
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", help="YAML config: tagger (base and settings) and auxiliary (corpora)."),
+    out: Path = typer.Option(Path("models/base-ner"), "--out", help="Model dir to write (replaced whole when done)."),
+    heldout: int = typer.Option(1000, "--heldout", min=0, help="Sentences of the corpora kept out of training to score the model."),
+) -> None:
+    """Train the tagger on label-mapped public NER corpora once; configs/train.yaml starts the domain tagger from it."""
+    from train.auxiliary import train_intermediate
+    from train.config import load_config
+    from train.errors import InputError
+    from train.files import check_output
+
+    cfg = load_config(config)
+    if not cfg.auxiliary.corpora:
+        raise InputError(f"{config}: auxiliary.corpora lists no corpus to train on")
+    check_output(out, directory=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").exists():
+        raise InputError(f"{out}: exists and is not a model dir (no config.json); intermediate would replace it")
+    metrics = train_intermediate(cfg, out, heldout, command=["talent-tagger", *sys.argv[1:]])
+    rep = metrics["heldout"]
+    score = f"held-out entity micro F1 {rep['micro']['f1']:.3f} on {metrics['heldout_sentences']} sentences" if rep else "no held-out sentences"
+    typer.echo(f"{out}: {metrics['training']['sentences']} sentences, {metrics['training']['minutes']} min; {score}", err=True)
