@@ -89,7 +89,8 @@ def auxiliary_examples(config: AuxiliaryConfig, seed: int, labels: set[str] | No
     examples: list[Example] = []
     for n, corpus in enumerate(config.corpora):
         records = [rec for c, rec in pool if c == n]
-        examples += mapped_examples(records, corpus.effective_label_map(), f"aux{n}-{corpus.format}")
+        edu = labels is None or "EDU" in labels  # a label set without EDU keeps schools as ORG
+        examples += mapped_examples(records, corpus.effective_label_map(), f"aux{n}-{corpus.format}", edu)
     return examples
 
 

@@ -126,11 +126,20 @@ class AuxiliaryConfig(_Section):
     max_examples: int | None = Field(None, ge=1)
 
 
+class AugmentConfig(_Section):
+    """Place-swapped copies of the tagger's training paragraphs (train/augment.py); off by default."""
+
+    place_copies: int = Field(0, ge=0, description="place-swapped copies of each training paragraph (0: off)")
+    place_rate: float = Field(0.8, gt=0, le=1, description="chance that each place of a paragraph is swapped")
+    places: str = Field("labels/places.txt", description="the place list, one name per line")
+
+
 class TrainConfig(_Section):
     tagger: TaggerConfig = Field(default_factory=TaggerConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     auxiliary: AuxiliaryConfig = Field(default_factory=AuxiliaryConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -142,7 +151,7 @@ def parse_config(data: Any, source: str = "<config>") -> TrainConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(f"{source}: a config is a mapping of sections (tagger, classifier, split, auxiliary)")
+        raise InputError(f"{source}: a config is a mapping of sections (tagger, classifier, split, auxiliary, augment)")
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:

@@ -26,12 +26,18 @@ LABEL_MAPS: dict[str, dict[str, str]] = {
     "peoples_daily": {"PER": "PER", "ORG": "ORG", "LOC": "LOC"},
     "weibo": {"PER.NAM": "PER", "ORG.NAM": "ORG", "LOC.NAM": "LOC", "GPE.NAM": "LOC"},
     "resume": {"NAME": "PER", "ORG": "ORG", "LOC": "LOC"},  # its EDU is a degree, not a school
-    # the benchmark keeps CLUENER's own ten types
+    # the benchmark keeps CLUENER's own ten types (no ORG, so EDU_NAME leaves it alone)
     "cluener_full": {
         t: t
         for t in ("address", "book", "company", "game", "government", "movie", "name", "organization", "position", "scene")
     },
 }
+
+
+# The corpora file universities, schools and institutes under ORG; LABELS.md makes them EDU.
+# A mapped ORG whose name ends like one becomes EDU (北京大学, 中国科学院, 中央党校, 化学研究所),
+# while 北京大学出版社 or 清华大学附属医院 stay ORG.
+EDU_NAME = re.compile(r"(大学|学院|学校|中学|小学|党校|研究院|研究所)$")
 
 
 # Format names, as the pretraining card lists them.
@@ -176,10 +182,11 @@ def text_units(path: Path) -> tuple[str, list[str]]:
     return fmt, [u for u in units if u]
 
 
-def mapped_examples(records: Iterable[Record], label_map: dict[str, str], prefix: str) -> list[Example]:
+def mapped_examples(records: Iterable[Record], label_map: dict[str, str], prefix: str, edu: bool = True) -> list[Example]:
     """Corpus records as training examples: labels mapped, text normalized with spans carried over.
 
     Each sentence is its own "article" so a split by article stays a split by sentence.
+    An ORG named like a school or institute becomes EDU (``EDU_NAME``) unless ``edu`` is False.
     """
     examples = []
     for i, (raw, spans) in enumerate(records):
@@ -192,7 +199,10 @@ def mapped_examples(records: Iterable[Record], label_map: dict[str, str], prefix
                 continue
             idx = [j for j, o in enumerate(norm.offsets) if s <= o < e]
             if idx:
-                mapped.append(Span(idx[0], idx[-1] + 1, label_map[label]))
+                target = label_map[label]
+                if edu and target == "ORG" and EDU_NAME.search(raw[s:e]):
+                    target = "EDU"
+                mapped.append(Span(idx[0], idx[-1] + 1, target))
         examples.append(Example(norm.text, tuple(_longest_first(mapped)), (), f"{prefix}-{i}", 0, None, prefix))
     return examples
 

@@ -28,6 +28,7 @@ from transformers import (
     set_seed,
 )
 
+from train.augment import augment_places, load_places
 from train.config import AuxiliaryConfig, TaggerConfig, TrainConfig
 from train.dataset import AlignReport, Windows, bio_labels, char_bio, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
@@ -368,6 +369,11 @@ def train_tagger(
     span_labels = codec.types
 
     val = sorted(val, key=lambda ex: -len(ex.text))  # evaluation batches pad little
+    augmented: list[Example] = []
+    if config.augment.place_copies:
+        places = load_places(config.augment.places)
+        augmented = augment_places(train, places, config.augment.place_copies, config.augment.place_rate, cfg.seed)
+        train = [*train, *augmented]
     align = AlignReport()
     train_windows, train_labels = tagger_features(train, tokenizer, label2id, cfg.max_length, cfg.stride, align)
     val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
@@ -396,7 +402,12 @@ def train_tagger(
     report = entity_report(val, tagger.predict([ex.text for ex in val], cfg.eval_batch_size), span_labels)
     metrics = {
         "validation": report,
-        "data": {**data_info, "windows_train": len(train_windows.input_ids), "windows_validation": len(val_windows.input_ids)},
+        "data": {
+            **data_info,
+            "place_swapped_copies": len(augmented),
+            "windows_train": len(train_windows.input_ids),
+            "windows_validation": len(val_windows.input_ids),
+        },
         "alignment": {
             "spans": align.spans,
             "misaligned": dict(align.misaligned),
