@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: runtime install test test-fast gold labelstudio clean predict browser train bench bench-cluener
+.PHONY: runtime install test test-fast gold labelstudio clean predict browser train bench bench-cluener base-ner
 
 # runtime: what train/predict need; install: that plus the test tools (Label Studio, pytest, Playwright)
 runtime: $(VENV)/.runtime
@@ -22,9 +22,13 @@ $(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-## train: tagger and classifier from seeds/annotations with the committed base (models/base), into models/
+## train: tagger (from models/base-ner) and classifier (from models/base) on seeds/annotations, into models/
 train: runtime
 	$(TAGGER) train --config configs/train.yaml --data seeds/annotations --out models
+
+## base-ner: remake models/base-ner, the base after the public NER corpora (configs/intermediate.yaml; ~20 min on 2 cores)
+base-ner: runtime
+	$(TAGGER) intermediate --config configs/intermediate.yaml --out models/base-ner
 
 ## test: the whole suite, real Label Studio server included (what CI runs)
 test: install browser

@@ -179,7 +179,7 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
     from transformers import AutoModelForTokenClassification, set_seed
 
     from train.dataset import bio_labels
-    from train.report import manifest, write_json
+    from train.report import manifest, share_permissions, write_json
     from train.runtime import from_base, load_tokenizer, resolve_base, save_fp16
     from train.tagger import Tagger, entity_report
 
@@ -209,6 +209,7 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
         man = manifest("base-ner", tmp, config.model_dump(mode="json"), files, cfg.base_model)
         write_json(tmp / "manifest.json", man)
         (tmp / "README.md").write_text(_card(man, metrics, files), encoding="utf-8")
+        share_permissions(tmp)
     return metrics
 
 
@@ -219,7 +220,7 @@ def _card(man: dict[str, Any], metrics: dict[str, Any], files: Sequence[Path]) -
     rep = metrics["heldout"]
     scores = "(no held-out sentences)"
     if rep:
-        rows = dict(rep["per_type"])
+        rows = {k: v for k, v in rep["per_type"].items() if v["support"]}  # the corpora's types only
         rows["micro avg"] = rep["micro"]
         scores = scores_table_md(rows, "type")
     corpora = "\n".join(f"- `{f}`" for f in files)
