@@ -93,6 +93,19 @@ def test_other_labels_get_a_fresh_head_and_the_classifier_its_own(intermediate):
     assert _head(clf).shape == (3, clf.config.hidden_size)
 
 
+def test_configs_start_the_domain_tagger_from_the_committed_intermediate_model():
+    """make train starts from models/base-ner (the stage is not repeated); the classifier from the MLM base."""
+    train = load_config(ROOT / "configs" / "train.yaml")
+    inter = load_config(ROOT / "configs" / "intermediate.yaml")
+    assert train.tagger.base_model == "models/base-ner" and train.auxiliary.enabled is False
+    assert inter.tagger.base_model == "models/base" and inter.auxiliary.corpora
+    base_ner = ROOT / "models" / "base-ner"
+    metrics = json.loads((base_ner / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["command"][:2] == ["talent-tagger", "intermediate"]
+    assert json.loads((base_ner / "config.json").read_text(encoding="utf-8"))["id2label"] == {str(k): v for k, v in OURS["id2label"].items()}
+    assert (base_ner / "model.safetensors").stat().st_size < 40e6
+
+
 def test_a_config_without_corpora_is_a_one_line_error(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("auxiliary:\n  enabled: true\n", encoding="utf-8")

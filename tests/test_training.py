@@ -128,7 +128,9 @@ def test_torchrun_two_processes_train_and_write_once(tiny_base, tmp_path):
         pytest.fail(f"torchrun or talent-tagger missing beside {sys.executable}")
     data = slice_exports(tmp_path / "slice.json", articles=4)
     config = tmp_path / "train.yaml"
-    config.write_text(TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1"), encoding="utf-8")
+    config.write_text(
+        TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1") + "augment:\n  place_copies: 1\n", encoding="utf-8"
+    )
     out = tmp_path / "models"
     proc = subprocess.run(
         [str(torchrun), "--nproc_per_node", "2", str(tagger_cli), "train", "--config", str(config), "--data", str(data), "--out", str(out)],
@@ -139,6 +141,8 @@ def test_torchrun_two_processes_train_and_write_once(tiny_base, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["classifier", "tagger"]
     assert Tagger.load(out / "tagger").predict(["引进人才3000人"])[0] is not None
     assert Classifier.load(out / "classifier").predict(["引进人才"])[0].keys() == set(load_schema().classes)
+    data_info = json.loads((out / "tagger" / "metrics.json").read_text(encoding="utf-8"))["data"]
+    assert data_info["place_swapped_copies"] > 0  # place swapping ran (once, before the ranks split the batches)
 
 
 def test_a_base_whose_weights_do_not_fit_is_an_error(tiny_base, tmp_path):
