@@ -159,3 +159,13 @@ def test_script_is_told_apart():
 def test_the_tail_of_a_longer_number_is_not_a_missed_mention(tmp_path):
     path = write(tmp_path, [task(1, "工作满1年", [(3, 5, "QUANTITY")]), task(2, "2021年以来", [])])
     assert corpus_stats(read_export(path).examples).missed == []
+
+
+def test_stats_of_a_dir_counts_every_export_in_it():
+    """Like train and evaluate, stats takes seeds/annotations itself: real and written paragraphs together."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([*TALENT_TAGGER, "stats", "seeds/annotations"], capture_output=True, text=True, timeout=120, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    real = len(read_export(root / "seeds" / "annotations" / "seed_gold.json").examples)
+    written = len(read_export(root / "seeds" / "annotations" / "written.json").examples)
+    assert proc.stdout.startswith(f"{real + written} paragraphs") and f"real: {real}, written: {written}" in proc.stdout

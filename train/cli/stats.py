@@ -9,19 +9,20 @@ from rich.console import Console
 from rich.table import Table
 
 from train.cli._app import app
+from train.cli.train import export_paths
 from train.labelstudio import load_schema, read_exports
 from train.quality import corpus_stats
 
 
 @app.command()
 def stats(
-    exports: list[Path] = typer.Argument(..., help="Label Studio JSON exports."),
+    exports: list[Path] = typer.Argument(..., help="Label Studio JSON exports, or dirs of them."),
     show_missed: int = typer.Option(20, help="How many possibly missed mentions to list."),
     strict: bool = typer.Option(False, help="Exit 1 if any mention looks missed or has several labels."),
 ) -> None:
     """Paragraphs and spans per label, class and script; mentions tagged in one place but missed in another."""
     schema = load_schema()
-    data = read_exports(exports, schema)
+    data = read_exports(export_paths(exports, default=None), schema)
     s = corpus_stats(data.examples)
     console = Console(stderr=False)
     console.print(f"{s.paragraphs} paragraphs in {s.articles} articles  ({', '.join(f'{k}: {v}' for k, v in sorted(s.sources.items()))})")
