@@ -288,7 +288,7 @@ def _baseline_sets(path: Path) -> tuple[set, dict]:
 def _chars(inputs: list[str]) -> int:
     from train.predict import _raw_articles, expand_inputs
 
-    return sum(len(text) for _, _, text in _raw_articles(expand_inputs(inputs), (1, 1)))
+    return sum(len(text) for _, _, text, _ in _raw_articles(expand_inputs(inputs), (1, 1)))
 
 
 def _rates(res: dict[str, Any], chars: int) -> dict[str, Any]:

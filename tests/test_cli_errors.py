@@ -178,6 +178,22 @@ def test_a_jsonl_id_that_is_an_object_names_file_and_line(tmp_path):
     assert not out.exists()
 
 
+def test_an_article_id_given_twice_names_both_places(tmp_path):
+    """Two records with one id could not be told apart in the output or in Label Studio."""
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": "a", "text": "济南引进人才"}\n{"id": "b", "text": "青岛"}\n{"id": "a", "text": "烟台引进人才"}\n', encoding="utf-8")
+    out = tmp_path / "pred.jsonl"
+    proc = run("predict", str(inp), "-o", str(out), "--models", str(tmp_path / "no-models"))
+    assert_one_line(proc, f"{inp}: line 3", "'a'", f"{inp}: line 1")
+    assert not out.exists()
+    for d in ("x", "y"):  # the same file name in two dirs: the same id
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "news.txt").write_text("济南引进人才3000人。", encoding="utf-8")
+    proc = run("predict", str(tmp_path / "x"), str(tmp_path / "y"), "-o", str(out), "--models", str(tmp_path / "no-models"))
+    assert_one_line(proc, str(tmp_path / "y" / "news.txt"), "'news'", str(tmp_path / "x" / "news.txt"))
+    assert not out.exists()
+
+
 def test_stats_of_an_empty_export_is_one_line(tmp_path):
     path = tmp_path / "empty.json"
     path.write_text("[]", encoding="utf-8")

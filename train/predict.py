@@ -86,8 +86,8 @@ def _jsonl_article(path: Path, lineno: int, raw: bytes) -> tuple[str, str]:
     return str(art_id), text
 
 
-def _raw_articles(files: Sequence[Path], shard: tuple[int, int]) -> Iterator[tuple[str, str, str]]:
-    """(id, source, decoded text) of the shard's articles, in input order.
+def _raw_articles(files: Sequence[Path], shard: tuple[int, int]) -> Iterator[tuple[str, str, str, str]]:
+    """(id, source, decoded text, where: file or file:line) of the shard's articles, in input order.
 
     Article number i (0-based, over the sorted input list, counting each .jsonl line
     as one article) belongs to shard K of N when i % N == K - 1: the Python slice
@@ -99,7 +99,7 @@ def _raw_articles(files: Sequence[Path], shard: tuple[int, int]) -> Iterator[tup
         if not _is_jsonl(path):
             i += 1
             if i % n == k - 1:
-                yield path.stem, path.name, _read_file(path)
+                yield path.stem, path.name, _read_file(path), str(path)
             continue
         seen = False
         try:
@@ -114,7 +114,7 @@ def _raw_articles(files: Sequence[Path], shard: tuple[int, int]) -> Iterator[tup
                 i += 1
                 if i % n == k - 1:
                     art_id, text = _jsonl_article(path, lineno, raw)
-                    yield art_id, path.name, text
+                    yield art_id, path.name, text, f"{path}: line {lineno}"
         if not seen:
             raise InputError(f"{path}: file is empty")
 
@@ -131,14 +131,21 @@ def count_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> in
     """Check every input of the shard (decode, JSON) and count its articles.
 
     A cheap first pass, so bad input fails in seconds, before models load, and the
-    progress bar knows its total. Nothing is kept in memory.
+    progress bar knows its total. Only the ids are kept: an id given twice (two files
+    with the same stem, a repeated JSON id) would make two records nobody can tell
+    apart in the output or in Label Studio, so it is an error naming both places.
     """
-    return sum(1 for _ in _raw_articles(files, shard))
+    first: dict[str, str] = {}
+    for art_id, _, _, where in _raw_articles(files, shard):
+        if art_id in first:
+            raise InputError(f"{where}: article id {art_id!r} was already given by {first[art_id]}")
+        first[art_id] = where
+    return len(first)
 
 
 def iter_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> Iterator[Article]:
     """Stream the shard's articles, normalized into paragraphs (shared with training)."""
-    for art_id, source, text in _raw_articles(files, shard):
+    for art_id, source, text, _ in _raw_articles(files, shard):
         yield Article(art_id, source, text, split_article(text))
 
 
