@@ -169,21 +169,23 @@ def test_a_device_this_machine_lacks_is_one_line(tmp_path, article, device):
     assert not out.exists()
 
 
+def predict_jsonl(tmp_path: Path, lines: str) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """predict on a .jsonl input holding ``lines``: (input, output path, the finished process)."""
+    inp, out = tmp_path / "in.jsonl", tmp_path / "pred.jsonl"
+    inp.write_text(lines, encoding="utf-8")
+    return inp, out, run("predict", str(inp), "-o", str(out), "--models", str(tmp_path / "no-models"))
+
+
 def test_a_jsonl_id_that_is_an_object_names_file_and_line(tmp_path):
-    inp = tmp_path / "in.jsonl"
-    inp.write_text('{"id": "a", "text": "济南引进人才"}\n{"id": {"x": 1}, "text": "青岛引进人才"}\n', encoding="utf-8")
-    out = tmp_path / "pred.jsonl"
-    proc = run("predict", str(inp), "-o", str(out), "--models", str(tmp_path / "no-models"))
+    inp, out, proc = predict_jsonl(tmp_path, '{"id": "a", "text": "济南引进人才"}\n{"id": {"x": 1}, "text": "青岛引进人才"}\n')
     assert_one_line(proc, f"{inp}: line 2", '"id"')
     assert not out.exists()
 
 
 def test_an_article_id_given_twice_names_both_places(tmp_path):
     """Two records with one id could not be told apart in the output or in Label Studio."""
-    inp = tmp_path / "in.jsonl"
-    inp.write_text('{"id": "a", "text": "济南引进人才"}\n{"id": "b", "text": "青岛"}\n{"id": "a", "text": "烟台引进人才"}\n', encoding="utf-8")
-    out = tmp_path / "pred.jsonl"
-    proc = run("predict", str(inp), "-o", str(out), "--models", str(tmp_path / "no-models"))
+    lines = '{"id": "a", "text": "济南引进人才"}\n{"id": "b", "text": "青岛"}\n{"id": "a", "text": "烟台引进人才"}\n'
+    inp, out, proc = predict_jsonl(tmp_path, lines)
     assert_one_line(proc, f"{inp}: line 3", "'a'", f"{inp}: line 1")
     assert not out.exists()
     for d in ("x", "y"):  # the same file name in two dirs: the same id
