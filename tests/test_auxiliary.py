@@ -14,8 +14,7 @@ from train.auxiliary import auxiliary_examples, corpus_files
 from train.config import AuxiliaryConfig, TaggerConfig, TrainConfig, load_config, parse_config
 from train.dataset import bio_labels, tagger_dataset, tagger_features
 from train.errors import InputError
-from train.runtime import from_base
-from train.tagger import auxiliary_stage
+from train.tagger import auxiliary_stage, token_classifier
 
 CLUENER = SHARED / "corpora" / "cluener2020"
 
@@ -91,14 +90,10 @@ def _mean_loss(model, examples, tokenizer, label2id) -> float:
 
 
 def test_stage_trains_the_tagger_on_cluener_and_leaves_no_files(tiny_base, tmp_path, monkeypatch):
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the stage's work dir goes
-    labels = bio_labels()
-    model = from_base(
-        AutoModelForTokenClassification, str(tiny_base), num_labels=len(labels),
-        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
-    )
+    model = token_classifier(str(tiny_base), bio_labels())
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = aux(enabled=True, epochs=1, max_examples=200, corpora=[{"path": str(CLUENER / "train.jsonl"), "format": "cluener"}])

@@ -175,22 +175,18 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
     starts from it (same labels: the head is kept). ``heldout`` sentences of the
     corpora are scored (entity micro F1) and never trained on.
     """
-    from transformers import AutoModelForTokenClassification, set_seed
+    from transformers import set_seed
 
     from train.dataset import bio_labels
     from train.report import manifest, share_permissions, write_json
-    from train.runtime import from_base, load_tokenizer, resolve_base, save_fp16
-    from train.tagger import Tagger, entity_report
+    from train.runtime import load_tokenizer, resolve_base, save_fp16
+    from train.tagger import Tagger, entity_report, token_classifier
 
     cfg = config.tagger
     base = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(base)
-    labels = bio_labels()
     set_seed(cfg.seed)
-    model = from_base(
-        AutoModelForTokenClassification, base, num_labels=len(labels),
-        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
-    )
+    model = token_classifier(base, bio_labels())
     model, summary, held = run_stage(model, tokenizer, config.auxiliary, cfg, heldout)
     model.config.window_stride = cfg.stride
     tokenizer.model_max_length = cfg.max_length

@@ -27,6 +27,15 @@ def _writing(path: Path) -> Iterator[None]:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
+def check_model_output(path: str | Path, command: str) -> Path:
+    """``check_output`` for a model dir that ``command`` swaps out whole when it ends: it must
+    be new, empty or a model dir (config.json), never a directory that holds something else."""
+    path = check_output(path, directory=True)
+    if path.is_dir() and any(path.iterdir()) and not (path / "config.json").exists():
+        raise InputError(f"{path}: exists and is not a model dir (no config.json); {command} would replace it")
+    return path
+
+
 def check_output(path: str | Path, *, directory: bool = False, inputs: Iterable[str | Path] = ()) -> Path:
     """Refuse, before any work, an output that cannot be written or would destroy something.
 

@@ -344,6 +344,14 @@ def _training_summary(log_history: list[dict[str, Any]], trainer) -> dict[str, A
     }
 
 
+def token_classifier(base: str, labels: Sequence[str]):
+    """A token classifier with these BIO labels, from a base encoder (or a tagger with the same labels)."""
+    return from_base(
+        AutoModelForTokenClassification, base, num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+    )  # fmt: skip
+
+
 def train_tagger(
     train: Sequence[Example],
     val: Sequence[Example],
@@ -379,7 +387,7 @@ def train_tagger(
     val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
 
     set_seed(cfg.seed)
-    model = from_base(AutoModelForTokenClassification, base, num_labels=len(labels), id2label=id2label, label2id=label2id)
+    model = token_classifier(base, labels)
     model = auxiliary_stage(model, tokenizer, config.auxiliary, cfg)
 
     work = out_dir / ".work-tagger"

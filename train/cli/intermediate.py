@@ -22,14 +22,12 @@ def intermediate(
     from train.auxiliary import train_intermediate
     from train.config import load_config
     from train.errors import InputError
-    from train.files import check_output
+    from train.files import check_model_output
 
     cfg = load_config(config)
     if not cfg.auxiliary.corpora:
         raise InputError(f"{config}: auxiliary.corpora lists no corpus to train on")
-    check_output(out, directory=True)
-    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").exists():
-        raise InputError(f"{out}: exists and is not a model dir (no config.json); intermediate would replace it")
+    check_model_output(out, "intermediate")
     metrics = train_intermediate(cfg, out, heldout, command=["talent-tagger", *sys.argv[1:]])
     rep = metrics["heldout"]
     score = f"held-out entity micro F1 {rep['micro']['f1']:.3f} on {metrics['heldout_sentences']} sentences" if rep else "no held-out sentences"

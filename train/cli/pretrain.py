@@ -24,18 +24,15 @@ def pretrain(
 ) -> None:
     """Pretrain a compact Chinese BERT with masked LM on plain text from corpus files."""
     from train.errors import InputError
-    from train.files import check_output
+    from train.files import check_model_output, check_output
     from train.pretrain import pretrain as run
 
     extra = [a for a in ctx.args]
     unknown = [a for a in extra if a.startswith("-")]
     if unknown:
         raise InputError(f"unknown option {unknown[0]}")
-    check_output(out, directory=True)
+    check_model_output(out, "pretrain")
     check_output(out.with_name(out.name + ".checkpoints"), directory=True)
-    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").exists():
-        # OUT is swapped out whole when the run ends: never a directory that holds something else
-        raise InputError(f"{out}: exists and is not a model dir (no config.json); pretrain would replace it")
     result = run(
         [*corpus, *map(Path, extra)],
         out,
