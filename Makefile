@@ -26,7 +26,7 @@ $(VENV)/.installed: $(VENV)/.runtime
 train: runtime
 	$(TAGGER) train --config configs/train.yaml --data seeds/annotations --out models
 
-## base-ner: remake models/base-ner, the base after the public NER corpora (configs/intermediate.yaml; ~20 min on 2 cores)
+## base-ner: remake models/base-ner, the base after the public NER corpora (configs/intermediate.yaml; 2.4 min on one H100, much longer on 2 CPU cores)
 base-ner: runtime
 	$(TAGGER) intermediate --config configs/intermediate.yaml --out models/base-ner
 

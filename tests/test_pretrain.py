@@ -256,8 +256,9 @@ def test_committed_base_model_loads_and_tokenizes_like_bert_base_chinese():
     assert tok.tokenize(text) == ref.tokenize(text) == ["济", "南", "市", "2020", "年", "引", "进", "3000", "人"]
     assert tok(text)["input_ids"] == ref(text)["input_ids"]
     metrics = json.loads((BASE / "metrics.json").read_text(encoding="utf-8"))
-    # Learned something: always guessing the most frequent token (，) scores about 0.04. The
-    # card reports the exact figure (the committed base is a partial CPU run, see its card).
-    assert metrics["heldout_mlm_accuracy"] > 0.1
+    # Learned something: always guessing the most frequent token (，) scores about 0.04, and
+    # a base still on the early plateau about 0.14 (see configs/pretrain-gpu-8l.yaml). The card
+    # reports the exact figure.
+    assert metrics["complete"] and metrics["heldout_mlm_accuracy"] > 0.3
     assert f"{metrics['heldout_mlm_accuracy']:.4f}" in (BASE / "README.md").read_text(encoding="utf-8")
     assert (BASE / "README.md").read_text(encoding="utf-8").count("talent-tagger pretrain") >= 1
