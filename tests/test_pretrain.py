@@ -169,9 +169,13 @@ def test_unknown_config_key_is_named(tmp_path):
         load_config(cfg)
 
 
-def test_the_shipped_config_is_valid():
-    cfg, _ = load_config()
-    assert cfg.model.hidden_size % cfg.model.num_attention_heads == 0
+def test_the_shipped_configs_are_valid_and_the_gpu_recipe_has_the_committed_bases_shape():
+    for path in sorted((ROOT / "configs").glob("pretrain*.yaml")):
+        cfg, _ = load_config(path)
+        assert cfg.model.hidden_size % cfg.model.num_attention_heads == 0, path
+    gpu, _ = load_config(ROOT / "configs" / "pretrain-gpu-8l.yaml")
+    base = json.loads((ROOT / "models" / "base" / "config.json").read_text(encoding="utf-8"))
+    assert (gpu.model.num_hidden_layers, gpu.model.hidden_size) == (base["num_hidden_layers"], base["hidden_size"])
 
 
 @pytest.mark.slow
