@@ -164,3 +164,45 @@ def test_a_base_whose_weights_do_not_fit_is_an_error(tiny_base, tmp_path):
     assert result.exit_code != 0
     assert str(result.exception).startswith(f"{bad}: base model lacks") and "bert.embeddings" in str(result.exception)
     assert not (tmp_path / "m" / "tagger").exists()
+
+
+@pytest.mark.parametrize("kind", ["tagger", "classifier"])
+def test_a_soup_is_the_mean_of_its_copies_trained_alone(tiny_base, tmp_path, kind):
+    """soup: 2 trains seeds s and s+1 as a run with soup: 1 would, and saves their mean weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    from fixtures_models import TINY_TRAIN_YAML, slice_exports
+    from train.config import load_config
+    from train.classifier import train_classifier
+    from train.dataset import split_by_article
+    from train.tagger import train_tagger
+
+    data = slice_exports(tmp_path / "slice.json", articles=4)
+    examples = read_export(data).examples
+    fit = train_tagger if kind == "tagger" else train_classifier
+    weights, metrics = {}, {}
+    for name, seed, soup in [("a", 5, 1), ("b", 6, 1), ("ab", 5, 2)]:
+        text = TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1").replace("epochs: 2", "epochs: 1")
+        text += "augment:\n  place_copies: 1\n"
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(text, encoding="utf-8")
+        cfg = load_config(config)
+        section = getattr(cfg, kind).model_copy(update={"seed": seed, "soup": soup})
+        cfg = cfg.model_copy(update={kind: section})
+        train, val = split_by_article(examples, cfg.split.eval_fraction, cfg.split.seed)
+        info = {
+            "train_examples": len(train), "validation_examples": len(val),
+            "train_articles": len({ex.article_id for ex in train}), "validation_articles": len({ex.article_id for ex in val}),
+        }  # fmt: skip
+        metrics[name] = fit(train, val, cfg, tmp_path / name, [data], info)
+        weights[name] = load_file(tmp_path / name / kind / "model.safetensors")
+    moved = [k for k in weights["a"] if not torch.equal(weights["a"][k], weights["b"][k])]
+    assert moved  # the two seeds end in different places, so the mean is a third model
+    for k in weights["a"]:
+        mean = (weights["a"][k].float() + weights["b"][k].float()) / 2
+        torch.testing.assert_close(weights["ab"][k].float(), mean, atol=1e-5, rtol=1e-4)
+    assert [r["seed"] for r in metrics["ab"]["soup"]] == [5, 6] and "soup" not in metrics["a"]
+    assert metrics["ab"]["soup"][1]["best_eval_f1"] == metrics["b"]["training"]["best_eval_f1"]
+    card = (tmp_path / "ab" / kind / "README.md").read_text(encoding="utf-8")
+    assert "mean of 2 copies fine-tuned with seeds 5, 6" in card

@@ -183,6 +183,8 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
     from train.tagger import Tagger, entity_report, token_classifier
 
     cfg = config.tagger
+    if cfg.soup > 1:
+        raise InputError(f"tagger.soup is {cfg.soup}: the intermediate stage trains one copy (set soup in configs/train.yaml)")
     base = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(base)
     set_seed(cfg.seed)

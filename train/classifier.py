@@ -22,7 +22,7 @@ from transformers import (
     set_seed,
 )
 
-from train.config import TrainConfig
+from train.config import ClassifierConfig, TrainConfig
 from train.dataset import classifier_dataset, multi_hot
 from train.errors import InputError
 from train.files import atomic_dir
@@ -31,14 +31,17 @@ from train.report import CURVES, manifest, model_card, plot_curves, share_permis
 from train.runtime import (
     OrderedEvalTrainer,
     batched_forward,
+    fit_soup,
     from_base,
     is_main_process,
     load_tokenizer,
     pick_device,
     remove_work_dir,
     resolve_base,
+    soup_summary,
     trained_model,
     training_arguments,
+    training_summary,
 )
 
 THRESHOLDS = "thresholds.json"
@@ -210,29 +213,36 @@ def train_classifier(
     train_labels = np.array([multi_hot(ex.classes, classes) for ex in train]).reshape(len(train), len(classes))
     pos_weight = torch.tensor(class_weights(train_labels, cfg.max_pos_weight))
 
-    set_seed(cfg.seed)
-    model = from_base(
-        AutoModelForSequenceClassification,
-        base,
-        num_labels=len(classes),
-        id2label=id2label,
-        label2id={c: i for i, c in id2label.items()},
-        problem_type="multi_label_classification",
-    )
+    train_data = classifier_dataset(train, tokenizer, classes, cfg.max_length)
+    val_data = classifier_dataset(val, tokenizer, classes, cfg.max_length)
     work = out_dir / ".work-classifier"
-    trainer = WeightedTrainer(
-        model=model,
-        args=training_arguments(cfg, work, "f1"),
-        data_collator=DataCollatorWithPadding(tokenizer),
-        train_dataset=classifier_dataset(train, tokenizer, classes, cfg.max_length),
-        eval_dataset=classifier_dataset(val, tokenizer, classes, cfg.max_length),
-        processing_class=tokenizer,
-        compute_metrics=_compute_metrics,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)],
-        pos_weight=pos_weight,
-    )
-    trainer.train()
-    model = trained_model(trainer)
+
+    def fit(member: ClassifierConfig):
+        """One fine-tuned copy, with its own seed for the initial head and the batches."""
+        set_seed(member.seed)
+        model = from_base(
+            AutoModelForSequenceClassification,
+            base,
+            num_labels=len(classes),
+            id2label=id2label,
+            label2id={c: i for i, c in id2label.items()},
+            problem_type="multi_label_classification",
+        )
+        trainer = WeightedTrainer(
+            model=model,
+            args=training_arguments(member, work, "f1"),
+            data_collator=DataCollatorWithPadding(tokenizer),
+            train_dataset=train_data,
+            eval_dataset=val_data,
+            processing_class=tokenizer,
+            compute_metrics=_compute_metrics,
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
+            pos_weight=pos_weight,
+        )
+        trainer.train()
+        return trained_model(trainer), training_summary(trainer)
+
+    model, runs = fit_soup(cfg, fit)
     tokenizer.model_max_length = cfg.max_length
 
     clf = Classifier(model, tokenizer, max_length=cfg.max_length)
@@ -240,20 +250,13 @@ def train_classifier(
     labels = np.array([multi_hot(ex.classes, classes) for ex in val])
     thresholds = tune_thresholds(probs, labels)
     clf.thresholds = {c: float(t) for c, t in zip(classes, thresholds)}
-    evals = [h for h in trainer.state.log_history if "eval_f1" in h]
-    best = max(evals, key=lambda h: h["eval_f1"]) if evals else {}
     metrics = {
         "validation": class_report(probs, labels, thresholds, classes),
         "validation_at_0.5": class_report(probs, labels, np.full(len(classes), 0.5), classes),
         "data": {**data_info, "class_counts_train": dict(zip(classes, train_labels.sum(0).astype(int).tolist()))},
         "pos_weight": dict(zip(classes, pos_weight.tolist())),
-        "training": {
-            "epochs_run": round(float(trainer.state.epoch or 0), 2),
-            "steps": int(trainer.state.global_step),
-            "best_epoch": best.get("epoch"),
-            "best_eval_f1": best.get("eval_f1"),
-            "log_history": trainer.state.log_history,
-        },
+        "training": runs[0],
+        **soup_summary(runs),
         "note": "Thresholds are tuned on the same validation paragraphs these figures come from, so the "
         "figures are optimistic; `validation_at_0.5` in metrics.json gives them at a fixed 0.5.",
     }
@@ -263,7 +266,7 @@ def train_classifier(
             tokenizer.save_pretrained(tmp)
             write_json(tmp / THRESHOLDS, clf.thresholds)
             write_json(tmp / "metrics.json", metrics)
-            plot_curves(trainer.state.log_history, tmp / CURVES)
+            plot_curves(runs[0]["log_history"], tmp / CURVES)
             man = manifest("classifier", tmp, config.model_dump(mode="json"), data_paths, cfg.base_model)
             write_json(tmp / "manifest.json", man)
             card = model_card(

@@ -154,6 +154,14 @@ def model_card(title: str, what: str, man: dict[str, Any], metrics: dict[str, An
     rows["macro avg"] = val["macro"]
     data = metrics["data"]
     training = metrics.get("training", {})
+    soup = metrics.get("soup", [])
+    soup_line = (
+        f"Weights: the mean of {len(soup)} copies fine-tuned with seeds {', '.join(str(r['seed']) for r in soup)} "
+        f"(best validation F1 {', '.join(_fmt(r['best_eval_f1']) for r in soup)}), a uniform model soup; "
+        "the figures above are the soup's, the curves the first copy's.\n"
+        if soup
+        else ""
+    )
     return f"""# {title}
 
 Version `{man['version']}`, trained {man['created_utc']} from `{man['base_model']}`.
@@ -174,7 +182,7 @@ from {data['train_articles']} articles, {data['validation_examples']} validation
 
 Training: {training.get('epochs_run', '?')} epochs, best at epoch {training.get('best_epoch', '?')}
 (early stopping on validation F1).
-
+{soup_line}
 ![training curves]({CURVES})
 
 ## Files

@@ -6,7 +6,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -201,6 +201,63 @@ class OrderedEvalTrainer(Trainer):
         if eval_dataset is None or self.args.world_size > 1:
             return None
         return SequentialSampler(eval_dataset)
+
+
+def training_summary(trainer: Trainer) -> dict[str, Any]:
+    """Epochs run, the best validation F1 and its epoch, and the whole log (for the curves)."""
+    log = trainer.state.log_history
+    evals = [h for h in log if "eval_f1" in h]
+    best = max(evals, key=lambda h: h["eval_f1"]) if evals else {}
+    return {
+        "epochs_run": round(float(trainer.state.epoch or 0), 2),
+        "steps": int(trainer.state.global_step),
+        "best_epoch": best.get("epoch"),
+        "best_eval_f1": best.get("eval_f1"),
+        "log_history": log,
+    }
+
+
+def soup_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """metrics.json's ``soup`` entry: each averaged copy's seed and best validation F1 (nothing for one copy)."""
+    if len(runs) < 2:
+        return {}
+    keys = ("seed", "epochs_run", "best_epoch", "best_eval_f1")
+    return {"soup": [{k: r.get(k) for k in keys} for r in runs]}
+
+
+def fit_soup(cfg: ModelConfig, fit: Callable[[ModelConfig], tuple[torch.nn.Module, dict]]) -> tuple[torch.nn.Module, list[dict]]:
+    """Fine-tune ``cfg.soup`` copies, seeds ``cfg.seed``, ``cfg.seed + 1``, ..., and average their weights.
+
+    A uniform model soup (Wortsman et al. 2022): copies fine-tuned from one pretrained
+    encoder stay close in weight space, so their mean is one model of the same size that
+    keeps what they agree on and loses what each learnt by chance. ``fit`` trains one copy
+    from a config and returns it with its training summary. Returns the soup (the last
+    copy, its weights replaced by the mean) and the summaries.
+    """
+    states: list[dict[str, torch.Tensor]] = []
+    summaries: list[dict] = []
+    model: torch.nn.Module | None = None
+    for i in range(cfg.soup):
+        member = cfg.model_copy(update={"seed": cfg.seed + i})
+        model, summary = fit(member)
+        summaries.append({"seed": member.seed, **summary})
+        if cfg.soup > 1:
+            states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+    assert model is not None  # soup >= 1 (validated)
+    if len(states) > 1:
+        model.load_state_dict(average_weights(states))
+    return model, summaries
+
+
+def average_weights(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of floating-point tensors (in fp32, cast back); others from the first."""
+    out = {}
+    for name, first in states[0].items():
+        if first.is_floating_point():
+            out[name] = (sum(s[name].float() for s in states) / len(states)).to(first.dtype)
+        else:
+            out[name] = first
+    return out
 
 
 def remove_work_dir(path: Path) -> None:

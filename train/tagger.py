@@ -38,14 +38,17 @@ from train.report import CURVES, manifest, model_card, plot_curves, share_permis
 from train.runtime import (
     OrderedEvalTrainer,
     batched_forward,
+    fit_soup,
     from_base,
     is_main_process,
     load_tokenizer,
     pick_device,
     remove_work_dir,
     resolve_base,
+    soup_summary,
     trained_model,
     training_arguments,
+    training_summary,
 )
 
 
@@ -332,18 +335,6 @@ def _metric_fn(val: Sequence[Example], windows: Windows, codec: LabelCodec, labe
     return compute
 
 
-def _training_summary(log_history: list[dict[str, Any]], trainer) -> dict[str, Any]:
-    evals = [h for h in log_history if "eval_f1" in h]
-    best = max(evals, key=lambda h: h["eval_f1"]) if evals else {}
-    return {
-        "epochs_run": round(float(trainer.state.epoch or 0), 2),
-        "steps": int(trainer.state.global_step),
-        "best_epoch": best.get("epoch"),
-        "best_eval_f1": best.get("eval_f1"),
-        "log_history": log_history,
-    }
-
-
 def token_classifier(base: str, labels: Sequence[str]):
     """A token classifier with these BIO labels, from a base encoder (or a tagger with the same labels)."""
     return from_base(
@@ -377,32 +368,40 @@ def train_tagger(
     span_labels = codec.types
 
     val = sorted(val, key=lambda ex: -len(ex.text))  # evaluation batches pad little
-    augmented: list[Example] = []
-    if config.augment.place_copies:
-        places = load_places(config.augment.places)
-        augmented = augment_places(train, places, config.augment.place_copies, config.augment.place_rate, cfg.seed)
-        train = [*train, *augmented]
+    places = load_places(config.augment.places) if config.augment.place_copies else None
     align = AlignReport()
-    train_windows, train_labels = tagger_features(train, tokenizer, label2id, cfg.max_length, cfg.stride, align)
     val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
-
-    set_seed(cfg.seed)
-    model = token_classifier(base, labels)
-    model = auxiliary_stage(model, tokenizer, config.auxiliary, cfg)
-
     work = out_dir / ".work-tagger"
-    trainer = OrderedEvalTrainer(
-        model=model,
-        args=training_arguments(cfg, work, "f1"),
-        data_collator=DataCollatorForTokenClassification(tokenizer),
-        train_dataset=tagger_dataset(train_windows, train_labels, tokenizer),
-        eval_dataset=tagger_dataset(val_windows, val_labels, tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=_metric_fn(val, val_windows, codec, span_labels),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)],
-    )
-    trainer.train()
-    model = trained_model(trainer)
+    sizes: dict[str, int] = {}
+
+    def fit(member: TaggerConfig):
+        """One fine-tuned copy: its own seed for the place swaps, the initial weights and the batches."""
+        examples, augmented = list(train), []
+        if places is not None:
+            augmented = augment_places(train, places, config.augment.place_copies, config.augment.place_rate, member.seed)
+            examples += augmented
+        first = not sizes  # the alignment report and the sizes count the first copy's paragraphs
+        windows, labels_ = tagger_features(
+            examples, tokenizer, label2id, member.max_length, member.stride, align if first else AlignReport()
+        )
+        if first:
+            sizes.update(place_swapped_copies=len(augmented), windows_train=len(windows.input_ids))
+        set_seed(member.seed)
+        model = auxiliary_stage(token_classifier(base, labels), tokenizer, config.auxiliary, member)
+        trainer = OrderedEvalTrainer(
+            model=model,
+            args=training_arguments(member, work, "f1"),
+            data_collator=DataCollatorForTokenClassification(tokenizer),
+            train_dataset=tagger_dataset(windows, labels_, tokenizer),
+            eval_dataset=tagger_dataset(val_windows, val_labels, tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=_metric_fn(val, val_windows, codec, span_labels),
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
+        )
+        trainer.train()
+        return trained_model(trainer), training_summary(trainer)
+
+    model, runs = fit_soup(cfg, fit)
     model.config.window_stride = cfg.stride
     tokenizer.model_max_length = cfg.max_length
 
@@ -410,19 +409,15 @@ def train_tagger(
     report = entity_report(val, tagger.predict([ex.text for ex in val], cfg.eval_batch_size), span_labels)
     metrics = {
         "validation": report,
-        "data": {
-            **data_info,
-            "place_swapped_copies": len(augmented),
-            "windows_train": len(train_windows.input_ids),
-            "windows_validation": len(val_windows.input_ids),
-        },
+        "data": {**data_info, **sizes, "windows_validation": len(val_windows.input_ids)},
         "alignment": {
             "spans": align.spans,
             "misaligned": dict(align.misaligned),
             "examples": align.samples,
             "summary": align.summary(),
         },
-        "training": _training_summary(trainer.state.log_history, trainer),
+        "training": runs[0],
+        **soup_summary(runs),
         "note": "Figures: seqeval strict IOB2 over characters of whole validation paragraphs "
         "(windows merged, BIO repaired); a span boundary inside a token counts as an error.",
     }
@@ -431,7 +426,7 @@ def train_tagger(
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             write_json(tmp / "metrics.json", metrics)
-            plot_curves(trainer.state.log_history, tmp / CURVES)
+            plot_curves(runs[0]["log_history"], tmp / CURVES)
             man = manifest("tagger", tmp, config.model_dump(mode="json"), data_paths, cfg.base_model)
             write_json(tmp / "manifest.json", man)
             card = model_card(
