@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -239,6 +240,8 @@ def fit_soup(cfg: ModelConfig, fit: Callable[[ModelConfig], tuple[torch.nn.Modul
     model: torch.nn.Module | None = None
     for i in range(cfg.soup):
         member = cfg.model_copy(update={"seed": cfg.seed + i})
+        if cfg.soup > 1 and is_main_process():
+            print(f"soup: copy {i + 1} of {cfg.soup} (seed {member.seed})", file=sys.stderr, flush=True)
         model, summary = fit(member)
         summaries.append({"seed": member.seed, **summary})
         if cfg.soup > 1:
