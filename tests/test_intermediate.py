@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 
 from conftest import ROOT, SHARED
-from train.config import load_config, parse_config
+from train.config import load_config
 from train.dataset import bio_labels
 from train.runtime import from_base
 

@@ -158,7 +158,7 @@ def model_card(title: str, what: str, man: dict[str, Any], metrics: dict[str, An
     soup_line = (
         f"Weights: the mean of {len(soup)} copies fine-tuned with seeds {', '.join(str(r['seed']) for r in soup)} "
         f"(best validation F1 {', '.join(_fmt(r['best_eval_f1']) for r in soup)}), a uniform model soup; "
-        "the figures above are the soup's, the curves the first copy's.\n"
+        "the figures above are the soup's.\n"
         if soup
         else ""
     )
@@ -180,7 +180,7 @@ from {data['train_articles']} articles, {data['validation_examples']} validation
 
 {metrics.get('note', '')}
 
-Training: {training.get('epochs_run', '?')} epochs, best at epoch {training.get('best_epoch', '?')}
+Training{' of the first copy' if soup else ''}: {training.get('epochs_run', '?')} epochs, best at epoch {training.get('best_epoch', '?')}
 (early stopping on validation F1).
 {soup_line}
 ![training curves]({CURVES})
