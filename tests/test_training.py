@@ -181,20 +181,19 @@ def test_a_soup_is_the_mean_of_its_copies_trained_alone(tiny_base, tmp_path, kin
     data = slice_exports(tmp_path / "slice.json", articles=4)
     examples = read_export(data).examples
     fit = train_tagger if kind == "tagger" else train_classifier
+    config = tmp_path / "train.yaml"
+    text = TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1").replace("epochs: 2", "epochs: 1")
+    config.write_text(text + "augment:\n  place_copies: 1\n", encoding="utf-8")
+    base_cfg = load_config(config)
+    train, val = split_by_article(examples, base_cfg.split.eval_fraction, base_cfg.split.seed)
+    info = {
+        "train_examples": len(train), "validation_examples": len(val),
+        "train_articles": len({ex.article_id for ex in train}), "validation_articles": len({ex.article_id for ex in val}),
+    }  # fmt: skip
     weights, metrics = {}, {}
     for name, seed, soup in [("a", 5, 1), ("b", 6, 1), ("ab", 5, 2)]:
-        text = TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1").replace("epochs: 2", "epochs: 1")
-        text += "augment:\n  place_copies: 1\n"
-        config = tmp_path / f"{name}.yaml"
-        config.write_text(text, encoding="utf-8")
-        cfg = load_config(config)
-        section = getattr(cfg, kind).model_copy(update={"seed": seed, "soup": soup})
-        cfg = cfg.model_copy(update={kind: section})
-        train, val = split_by_article(examples, cfg.split.eval_fraction, cfg.split.seed)
-        info = {
-            "train_examples": len(train), "validation_examples": len(val),
-            "train_articles": len({ex.article_id for ex in train}), "validation_articles": len({ex.article_id for ex in val}),
-        }  # fmt: skip
+        section = getattr(base_cfg, kind).model_copy(update={"seed": seed, "soup": soup})
+        cfg = base_cfg.model_copy(update={kind: section})
         metrics[name] = fit(train, val, cfg, tmp_path / name, [data], info)
         weights[name] = load_file(tmp_path / name / kind / "model.safetensors")
     moved = [k for k in weights["a"] if not torch.equal(weights["a"][k], weights["b"][k])]
