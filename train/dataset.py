@@ -8,6 +8,7 @@ represented; it is counted in :class:`AlignReport`, never silently dropped.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections import Counter
@@ -84,8 +85,56 @@ class Windows:
     special: list[np.ndarray]  # per window: True on [CLS]/[SEP]
 
 
+# CJK characters (BMP and the supplementary ideograph planes), in the regex syntax of tokenizers.
+_CJK_CHAR = r"[\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}\x{f900}-\x{faff}\x{20000}-\x{2fa1f}]"
+METASPACE = "\u2581"  # SentencePiece's word-start mark; a bare one covers no character
+
+
+def metaspace_id(tokenizer) -> int | None:
+    """The id of the bare ``▁`` piece, or None for a tokenizer without one."""
+    got = tokenizer.convert_tokens_to_ids(METASPACE)
+    return None if got is None or got == tokenizer.unk_token_id else int(got)
+
+
+def character_tokens(tokenizer):
+    """The tokenizer with every CJK character, ``%`` and punctuation mark its own pre-token.
+
+    A SentencePiece vocabulary glues numbers to units and one-character places to their
+    verbs (``%。``, ``来津``), so a span boundary can fall inside a piece, where no token
+    label can express it. Splitting first keeps every boundary of LABELS.md on a token
+    boundary (digit runs and Latin words stay whole) at the cost of longer sequences.
+    Other tokenizers (BERT's WordPiece splits CJK characters already) come back unchanged.
+    """
+    from tokenizers import Regex, pre_tokenizers
+
+    from transformers import PreTrainedTokenizerFast
+
+    if metaspace_id(tokenizer) is None:
+        return tokenizer
+    backend = copy.deepcopy(tokenizer.backend_tokenizer)
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always"),
+            pre_tokenizers.Split(Regex(_CJK_CHAR + r"|[%‰]|[^\w\s▁]"), "isolated"),
+        ]
+    )
+    # The generic class saves and reloads the pre-tokenizer as it is (a model's own class,
+    # such as XLMRobertaTokenizer, rebuilds its default one on load).
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        model_max_length=tokenizer.model_max_length,
+        model_input_names=list(tokenizer.model_input_names),
+        **tokenizer.special_tokens_map,
+    )
+
+
 def tokenize_windows(texts: Sequence[str], tokenizer, max_length: int, stride: int) -> Windows:
-    """Tokenize texts into windows of at most ``max_length`` tokens, ``stride`` tokens shared."""
+    """Tokenize texts into windows of at most ``max_length`` tokens, ``stride`` tokens shared.
+
+    A bare metaspace token (SentencePiece's ``▁`` before a CJK word) covers no character
+    of the text and counts as special, like [CLS]: no label, no entity.
+    """
     enc = tokenizer(
         list(texts),
         truncation=True,
@@ -99,6 +148,9 @@ def tokenize_windows(texts: Sequence[str], tokenizer, max_length: int, stride: i
     sample = np.asarray(enc["overflow_to_sample_mapping"] if "overflow_to_sample_mapping" in enc else range(n))
     offsets = [np.asarray(o, dtype=np.int64).reshape(-1, 2) for o in enc["offset_mapping"]]
     special = [np.asarray(m, dtype=bool) for m in enc["special_tokens_mask"]]
+    bare = metaspace_id(tokenizer)
+    if bare is not None:
+        special = [m | (np.asarray(ids) == bare) for m, ids in zip(special, enc["input_ids"])]
     return Windows(enc["input_ids"], offsets, sample, special)
 
 

@@ -30,7 +30,7 @@ from transformers import (
 
 from train.augment import augment_places, load_places
 from train.config import AuxiliaryConfig, TaggerConfig, TrainConfig
-from train.dataset import AlignReport, Windows, bio_labels, char_bio, tagger_dataset, tagger_features, tokenize_windows
+from train.dataset import AlignReport, Windows, bio_labels, char_bio, character_tokens, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
 from train.files import atomic_dir
 from train.labelstudio import Example, Schema, Span, load_schema
@@ -361,6 +361,8 @@ def train_tagger(
     cfg = config.tagger
     base = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(base)
+    if cfg.char_tokens:
+        tokenizer = character_tokens(tokenizer)
     labels = bio_labels(schema)
     label2id = {l: i for i, l in enumerate(labels)}
     id2label = dict(enumerate(labels))
