@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from transformers import AutoTokenizer  # noqa: E402
 
 from train.corpora import text_units  # noqa: E402
-from train.dataset import character_tokens  # noqa: E402
+from train.dataset import split_tokens  # noqa: E402
 from train.encoder import PIECES_FILE, build_base, kept_pieces, read_e5, wheel_file  # noqa: E402
 from train.labelstudio import read_export  # noqa: E402
 from train.text import split_article  # noqa: E402
@@ -55,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         build_base(Path(tmp) / "full", keep=[])
         full = AutoTokenizer.from_pretrained(Path(tmp) / "full")
-        chars = character_tokens(AutoTokenizer.from_pretrained(Path(tmp) / "full"))
+        chars = split_tokens(AutoTokenizer.from_pretrained(Path(tmp) / "full"))
         texts = seed_texts() + corpus_texts(args.corpora)
         print(f"{len(texts)} texts, {sum(map(len, texts)):,} characters", file=sys.stderr)
         used: set[int] = set()
@@ -73,7 +73,7 @@ def main() -> None:
 
         build_base(Path(tmp) / "trim", keep=keep)
         trims = {"full": AutoTokenizer.from_pretrained(Path(tmp) / "trim")}
-        trims["chars"] = character_tokens(AutoTokenizer.from_pretrained(Path(tmp) / "trim"))
+        trims["chars"] = split_tokens(AutoTokenizer.from_pretrained(Path(tmp) / "trim"))
         report = {}
         for part in sorted(p for p in args.realdev.glob("*") if (p / "passages.jsonl").exists()):
             pars = []

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from train.dataset import AlignReport, character_tokens, check_alignment, tokenize_windows
+from train.dataset import AlignReport, split_tokens, check_alignment, tokenize_windows
 from train.encoder import (
     F32,
     Q4,
@@ -256,15 +256,15 @@ def test_trimmed_vocabulary_tokenizes_the_seeds_as_the_full_one(e5, full_tokeniz
     keep = read_piece_list()
     trimmed = xlmr_tokenizer([e5.pieces[i] for i in keep], [e5.scores[i] for i in keep])
     texts = [ex.text for f in sorted((ROOT / "seeds" / "annotations").glob("*.json")) for ex in read_export(f).examples]
-    for tok_a, tok_b in ((full_tokenizer, trimmed), (character_tokens(full_tokenizer), character_tokens(trimmed))):
+    for tok_a, tok_b in ((full_tokenizer, trimmed), (split_tokens(full_tokenizer), split_tokens(trimmed))):
         a = [tok_a.convert_ids_to_tokens(x) for x in tok_a(texts, add_special_tokens=False)["input_ids"]]
         b = [tok_b.convert_ids_to_tokens(x) for x in tok_b(texts, add_special_tokens=False)["input_ids"]]
         assert a == b
 
 
-def test_character_tokens_put_every_gold_span_boundary_on_a_token_boundary(e5):
+def test_character_split_puts_every_gold_span_boundary_on_a_token_boundary(e5):
     keep = read_piece_list()
-    tok = character_tokens(xlmr_tokenizer([e5.pieces[i] for i in keep], [e5.scores[i] for i in keep]))
+    tok = split_tokens(xlmr_tokenizer([e5.pieces[i] for i in keep], [e5.scores[i] for i in keep]))
     examples = [ex for f in sorted((ROOT / "seeds" / "annotations").glob("*.json")) for ex in read_export(f).examples]
     report = AlignReport()
     check_alignment(examples, tokenize_windows([ex.text for ex in examples], tok, 256, 64), report)
@@ -272,13 +272,24 @@ def test_character_tokens_put_every_gold_span_boundary_on_a_token_boundary(e5):
 
 
 def test_plain_sentencepiece_tokens_leave_some_boundaries_inside_pieces(e5):
-    """Why character_tokens exists: without it, numbers glue to units (87%。) and places to verbs."""
+    """Why split_tokens exists: without it, numbers glue to units (87%。) and places to verbs."""
     keep = read_piece_list()
     tok = xlmr_tokenizer([e5.pieces[i] for i in keep], [e5.scores[i] for i in keep])
     examples = read_export(ROOT / "seeds" / "annotations" / "written.json").examples
     report = AlignReport()
     check_alignment(examples, tokenize_windows([ex.text for ex in examples], tok, 256, 64), report)
     assert report.misaligned["RATIO"] > 20 and report.total_misaligned > 100
+
+
+def test_number_split_frees_ratios_and_keeps_chinese_words_whole(e5):
+    keep = read_piece_list()
+    tok = split_tokens(xlmr_tokenizer([e5.pieces[i] for i in keep], [e5.scores[i] for i in keep]), "numbers")
+    pieces = tok.convert_ids_to_tokens(tok("占比达87%。引进人才3000人", add_special_tokens=False)["input_ids"])
+    assert "87" in pieces and "%" in pieces and "。" in pieces and "3000" in pieces and "人才" in pieces
+    examples = read_export(ROOT / "seeds" / "annotations" / "written.json").examples
+    report = AlignReport()
+    check_alignment(examples, tokenize_windows([ex.text for ex in examples], tok, 256, 64), report)
+    assert report.misaligned["RATIO"] == 0 and 0 < report.total_misaligned < 200
 
 
 def test_bare_metaspace_tokens_are_special_and_carry_no_label(e5):

@@ -93,11 +93,9 @@ def test_other_labels_get_a_fresh_head_and_the_classifier_its_own(intermediate):
     assert _head(clf).shape == (3, clf.config.hidden_size)
 
 
-def test_configs_start_the_domain_tagger_from_the_committed_intermediate_model():
-    """make train starts from models/base-ner (the stage is not repeated); the classifier from the MLM base."""
-    train = load_config(ROOT / "configs" / "train.yaml")
+def test_the_committed_intermediate_model_is_what_the_intermediate_config_makes():
+    """models/base-ner: the 8-layer base after the public NER corpora (no longer make train's default)."""
     inter = load_config(ROOT / "configs" / "intermediate.yaml")
-    assert train.tagger.base_model == "models/base-ner" and train.auxiliary.enabled is False
     assert inter.tagger.base_model == "models/base" and inter.auxiliary.corpora
     base_ner = ROOT / "models" / "base-ner"
     metrics = json.loads((base_ner / "metrics.json").read_text(encoding="utf-8"))

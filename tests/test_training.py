@@ -205,3 +205,22 @@ def test_a_soup_is_the_mean_of_its_copies_trained_alone(tiny_base, tmp_path, kin
     assert metrics["ab"]["soup"][1]["best_eval_f1"] == metrics["b"]["training"]["best_eval_f1"]
     card = (tmp_path / "ab" / kind / "README.md").read_text(encoding="utf-8")
     assert "mean of 2 copies fine-tuned with seeds 5, 6" in card
+
+
+def test_new_head_and_pooler_learn_at_head_learning_rate(tmp_path):
+    """The encoder keeps the base rate; parameters the base lacks get head_learning_rate."""
+    from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+
+    from train.runtime import OrderedEvalTrainer
+
+    model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64))
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, report_to="none", use_cpu=True)
+    trainer = OrderedEvalTrainer(model=model, args=args, head_learning_rate=3e-3)
+    opt = trainer.create_optimizer()
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["classifier.weight"])] == 3e-3 and lr_of[id(named["bert.pooler.dense.weight"])] == 3e-3
+    assert lr_of[id(named["bert.encoder.layer.0.output.dense.weight"])] == 1e-4
+    assert len(lr_of) == len(named)  # every parameter in exactly one group
+    decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert decay[id(named["classifier.bias"])] == 0.0  # the Trainer's no-decay rule survives the split

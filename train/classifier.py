@@ -237,6 +237,7 @@ def train_classifier(
             processing_class=tokenizer,
             compute_metrics=_compute_metrics,
             callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
+            head_learning_rate=member.head_learning_rate,
             pos_weight=pos_weight,
         )
         trainer.train()

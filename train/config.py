@@ -31,6 +31,9 @@ class ModelConfig(_Section):
     batch_size: int = Field(16, ge=1)
     eval_batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(5e-5, gt=0)
+    head_learning_rate: float | None = Field(
+        None, gt=0, description="learning rate of the new task head (and a new pooler); null: learning_rate"
+    )
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     seed: int = 42
@@ -46,8 +49,10 @@ class ModelConfig(_Section):
 
 class TaggerConfig(ModelConfig):
     stride: int = Field(32, ge=0, description="tokens shared by consecutive windows of a long paragraph")
-    char_tokens: bool = Field(
-        True, description="one token per CJK character with a SentencePiece base, so span boundaries are token boundaries"
+    token_split: Literal["none", "numbers", "characters"] = Field(
+        "characters",
+        description="with a SentencePiece base: split numbers, % and punctuation off (numbers), and also every "
+        "CJK character (characters), so span boundaries are token boundaries",
     )
 
     @model_validator(mode="after")

@@ -96,27 +96,36 @@ def metaspace_id(tokenizer) -> int | None:
     return None if got is None or got == tokenizer.unk_token_id else int(got)
 
 
-def character_tokens(tokenizer):
-    """The tokenizer with every CJK character, ``%`` and punctuation mark its own pre-token.
+TOKEN_SPLITS = ("none", "numbers", "characters")
+
+
+def split_tokens(tokenizer, split: str = "characters"):
+    """The tokenizer with extra pre-token boundaries, so span boundaries fall between tokens.
 
     A SentencePiece vocabulary glues numbers to units and one-character places to their
-    verbs (``%。``, ``来津``), so a span boundary can fall inside a piece, where no token
-    label can express it. Splitting first keeps every boundary of LABELS.md on a token
-    boundary (digit runs and Latin words stay whole) at the cost of longer sequences.
-    Other tokenizers (BERT's WordPiece splits CJK characters already) come back unchanged.
+    verbs (``%。``, ``来津``), where no token label can mark a span boundary. ``numbers``
+    isolates digit runs, ``%`` and punctuation (CJK words keep their pieces);
+    ``characters`` also gives every CJK character its own token, so every boundary of
+    LABELS.md is a token boundary, at the cost of longer sequences and pieces the encoder
+    saw less in pretraining. ``none``, and a tokenizer without a metaspace (BERT's WordPiece
+    already splits CJK characters), come back unchanged.
     """
     from tokenizers import Regex, pre_tokenizers
-
     from transformers import PreTrainedTokenizerFast
 
-    if metaspace_id(tokenizer) is None:
+    if split not in TOKEN_SPLITS:
+        raise ValueError(f"split must be one of {TOKEN_SPLITS}, not {split!r}")
+    if split == "none" or metaspace_id(tokenizer) is None:
         return tokenizer
+    pattern = r"[0-9]+(?:\.[0-9]+)?|[%‰]|[^\w\s▁]"
+    if split == "characters":
+        pattern = _CJK_CHAR + "|" + pattern
     backend = copy.deepcopy(tokenizer.backend_tokenizer)
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.WhitespaceSplit(),
             pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always"),
-            pre_tokenizers.Split(Regex(_CJK_CHAR + r"|[%‰]|[^\w\s▁]"), "isolated"),
+            pre_tokenizers.Split(Regex(pattern), "isolated"),
         ]
     )
     # The generic class saves and reloads the pre-tokenizer as it is (a model's own class,

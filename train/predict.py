@@ -24,7 +24,7 @@ from train.quantities import METRIC_LABELS, parse_metric
 from train.text import Paragraph, decode, split_article
 
 FORMATS = ("jsonl", "csv", "labelstudio")
-PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 on a CPU with AMX (about 2x faster) or a bf16 GPU
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # auto: bf16 on a CPU with AMX (about 2x faster) or a bf16 GPU; int8: CPU only
 CSV_FIELDS = ("id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit")
 GROUP_PARAGRAPHS = 256  # paragraphs held in memory at once (bounded, whatever the input size)
 _BINARY_PROBE = 4096
@@ -200,11 +200,16 @@ class Models:
         from train.tagger import Tagger
 
         version = f"{_manifest_version(tagger_dir)}+{_manifest_version(classifier_dir)}"
-        from train.runtime import use_bf16
+        from train.runtime import int8_linear, use_bf16
 
-        bf16 = use_bf16(precision)
+        bf16 = use_bf16(precision) if precision != "int8" else False
         tagger = Tagger.load(tagger_dir, device=device, decoding=decoding, cpu_bf16=bf16)
-        return cls(tagger, Classifier.load(classifier_dir, device=device, cpu_bf16=bf16), version)
+        classifier = Classifier.load(classifier_dir, device=device, cpu_bf16=bf16)
+        if precision == "int8":
+            if next(tagger.model.parameters()).device.type != "cpu":
+                raise InputError("--precision int8 runs on the CPU only (pass --device cpu)")
+            tagger.model, classifier.model = int8_linear(tagger.model), int8_linear(classifier.model)
+        return cls(tagger, classifier, version)
 
     def thresholds(self) -> dict[str, float]:
         th = self.classifier.thresholds

@@ -30,7 +30,7 @@ from transformers import (
 
 from train.augment import augment_places, load_places
 from train.config import AuxiliaryConfig, TaggerConfig, TrainConfig
-from train.dataset import AlignReport, Windows, bio_labels, char_bio, character_tokens, tagger_dataset, tagger_features, tokenize_windows
+from train.dataset import AlignReport, Windows, bio_labels, char_bio, split_tokens, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
 from train.files import atomic_dir
 from train.labelstudio import Example, Schema, Span, load_schema
@@ -361,8 +361,7 @@ def train_tagger(
     cfg = config.tagger
     base = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(base)
-    if cfg.char_tokens:
-        tokenizer = character_tokens(tokenizer)
+    tokenizer = split_tokens(tokenizer, cfg.token_split)
     labels = bio_labels(schema)
     label2id = {l: i for i, l in enumerate(labels)}
     id2label = dict(enumerate(labels))
@@ -399,6 +398,7 @@ def train_tagger(
             processing_class=tokenizer,
             compute_metrics=_metric_fn(val, val_windows, codec, span_labels),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
+            head_learning_rate=member.head_learning_rate,
         )
         trainer.train()
         return trained_model(trainer), training_summary(trainer)
