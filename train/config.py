@@ -50,7 +50,7 @@ class ModelConfig(_Section):
 class TaggerConfig(ModelConfig):
     stride: int = Field(32, ge=0, description="tokens shared by consecutive windows of a long paragraph")
     token_split: Literal["none", "numbers", "characters"] = Field(
-        "characters",
+        "numbers",
         description="with a SentencePiece base: split numbers, % and punctuation off (numbers), and also every "
         "CJK character (characters), so span boundaries are token boundaries",
     )
