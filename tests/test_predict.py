@@ -236,6 +236,20 @@ def test_bf16_precision_gives_almost_the_same_predictions(tmp_path, tiny_models,
             assert p["classes"] == pytest.approx(q["classes"], abs=0.03)
 
 
+def test_int8_precision_quantizes_the_linear_layers_and_keeps_most_predictions(tmp_path, tiny_models, models, seed_articles):
+    """--precision int8: dynamic int8 linear layers on the CPU, a speed/accuracy trade (docs/experiments.md)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    q = Models.load(tiny_models.root, device="cpu", precision="int8")
+    assert any(isinstance(m, DynamicLinear) for m in q.tagger.model.modules())
+    assert any(isinstance(m, DynamicLinear) for m in q.classifier.model.modules())
+    full = _records(_predict(models, seed_articles, tmp_path / "fp32.jsonl"))
+    quant = _records(_predict(q, seed_articles, tmp_path / "int8.jsonl"))
+    ents = lambda recs: {(r["id"], e["start"], e["end"], e["label"]) for r in recs for e in r["entities"]}  # noqa: E731
+    a, b = ents(full), ents(quant)
+    assert a and len(a & b) >= 0.8 * len(a | b)
+
+
 def test_unknown_precision_is_a_one_line_error(tmp_path, seed_articles):
     out = tmp_path / "p.jsonl"
     with pytest.raises(InputError, match="--precision fp8: must be one of auto, fp32, bf16"):
