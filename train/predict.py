@@ -21,7 +21,7 @@ from train.errors import InputError
 from train.files import atomic_write, check_output, expand_paths
 from train.labelstudio import Span, annotation_results, task_data
 from train.quantities import METRIC_LABELS, parse_metric
-from train.text import Paragraph, decode, split_article
+from train.text import Paragraph, read_article, split_article
 
 FORMATS = ("jsonl", "csv", "labelstudio")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # auto: bf16 on a CPU with AMX (about 2x faster) or a bf16 GPU; int8: CPU only
@@ -99,7 +99,7 @@ def _raw_articles(files: Sequence[Path], shard: tuple[int, int]) -> Iterator[tup
         if not _is_jsonl(path):
             i += 1
             if i % n == k - 1:
-                yield path.stem, path.name, _read_file(path), str(path)
+                yield path.stem, path.name, read_article(path), str(path)
             continue
         seen = False
         try:
@@ -117,14 +117,6 @@ def _raw_articles(files: Sequence[Path], shard: tuple[int, int]) -> Iterator[tup
                     yield art_id, path.name, text, f"{path}: line {lineno}"
         if not seen:
             raise InputError(f"{path}: file is empty")
-
-
-def _read_file(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode(data, str(path))
 
 
 def count_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> int:

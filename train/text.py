@@ -15,6 +15,7 @@ from pathlib import Path
 from opencc import OpenCC
 
 from train.errors import InputError
+from train.files import read_bytes
 
 MAX_CHUNK_CHARS = 400
 
@@ -250,9 +251,4 @@ def decode(data: bytes, source: str) -> str:
 
 def read_article(path: str | Path) -> str:
     """Read one article file with its encoding detected; a one-line InputError on bad files."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode(data, str(path))
+    return decode(read_bytes(path), str(path))
