@@ -1,7 +1,8 @@
 """Make train/e5_pieces.txt: which pieces of the e5 vocabulary the offline base keeps.
 
-Kept: the special pieces, every single-character piece, and every piece that the full
-tokenizer (and the tagger's character pre-tokenization) uses on the normalized text of
+Kept (``train.encoder.kept_pieces``): the special pieces, every single-character piece, every
+piece of CJK characters or of digits only, and every piece that the full tokenizer (and the
+tagger's character pre-tokenization) uses on the normalized text of
 seeds/ and of the public corpora in ../shared/corpora. Then measures, without recording
 anything from it, how many paragraphs of ../shared/realdev tokenize differently with the
 trimmed vocabulary than with the full one.
@@ -65,8 +66,9 @@ def main() -> None:
         keep = kept_pieces(e5, used)
         header = [
             "# Pieces of multilingual-e5-small's XLM-R vocabulary kept by the offline base (train/encoder.py).",
-            "# Made by benchmarks/e5_pieces.py: specials, every single-character piece, and the pieces the",
-            f"# tokenizer uses on seeds/ and the public corpora ({len(texts):,} normalized texts). {len(keep):,} ids.",
+            "# Made by benchmarks/e5_pieces.py: specials, every single-character piece, every piece of CJK",
+            "# characters or of digits only, and the pieces the tokenizer uses on seeds/ and the public",
+            f"# corpora ({len(texts):,} normalized texts). {len(keep):,} ids.",
         ]
         PIECES_FILE.write_text("\n".join(header + [str(i) for i in keep]) + "\n", encoding="utf-8")
         print(f"kept {len(keep):,} of {len(e5.pieces):,} pieces -> {PIECES_FILE}", file=sys.stderr)

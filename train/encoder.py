@@ -268,8 +268,8 @@ _CJK_PIECE = re.compile("^\u2581?([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[0-
 
 def kept_pieces(e5: E5File, used: Iterable[int]) -> list[int]:
     """Sorted ids to keep: the special pieces, every single-character piece (so any character
-    the model knows stays known), every piece of CJK characters only (Chinese words the
-    sample lacks), and the pieces ``used`` by real text; <mask> last."""
+    the model knows stays known), every piece of CJK characters or of digits only (Chinese
+    words and numbers the sample lacks), and the pieces ``used`` by real text; <mask> last."""
     keep = set(used) | set(e5.specials.values())
     keep.update(i for i, p in enumerate(e5.pieces) if len(p.lstrip("\u2581")) <= 1 or _CJK_PIECE.match(p))
     mask = [i for i, p in enumerate(e5.pieces) if p == "<mask>"]

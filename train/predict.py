@@ -194,7 +194,7 @@ class Models:
         version = f"{_manifest_version(tagger_dir)}+{_manifest_version(classifier_dir)}"
         from train.runtime import int8_linear, use_bf16
 
-        bf16 = use_bf16(precision) if precision != "int8" else False
+        bf16 = use_bf16(precision)  # False for int8, as for fp32
         tagger = Tagger.load(tagger_dir, device=device, decoding=decoding, cpu_bf16=bf16)
         classifier = Classifier.load(classifier_dir, device=device, cpu_bf16=bf16)
         if precision == "int8":
