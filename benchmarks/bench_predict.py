@@ -198,7 +198,7 @@ def child_ours(
     t0 = time.perf_counter()
     loaded = Models.load(models, device=device, decoding=decoding, precision=precision)
     t1 = time.perf_counter()
-    n = run_predict(inputs, out, "jsonl", models, batch_size, progress=False, models=loaded)
+    n = run_predict(inputs, out, "jsonl", models, batch_size, progress=False, models=loaded).written
     t2 = time.perf_counter()
     return {"articles": n, "load_s": t1 - t0, "predict_s": t2 - t1, "threads": torch.get_num_threads()}
 

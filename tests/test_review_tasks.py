@@ -43,7 +43,7 @@ def test_line_numbers_count_blank_lines_and_bad_json(tmp_path):
     with pytest.raises(InputError, match=rf"^{re.escape(str(path))}:2: .*paragraph 0 already given at {re.escape(str(path))}:1"):
         read_predictions(path)
     path.write_text("\n", encoding="utf-8")
-    with pytest.raises(InputError, match="no prediction records"):
+    with pytest.raises(InputError, match="no paragraphs with predictions"):
         read_predictions(path)
 
 

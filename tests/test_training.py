@@ -138,7 +138,8 @@ def test_torchrun_two_processes_train_and_write_once(tiny_base, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("wrote ") == 1 and proc.stderr.count("split by article") == 1
-    assert sorted(p.name for p in out.iterdir()) == ["classifier", "tagger"]
+    assert sorted(p.name for p in out.iterdir()) == ["classifier", "current", "runs", "tagger"]
+    assert len(list((out / "runs").iterdir())) == 1  # the published run; no staging dir of either rank
     assert Tagger.load(out / "tagger").predict(["引进人才3000人"])[0] is not None
     assert Classifier.load(out / "classifier").predict(["引进人才"])[0].keys() == set(load_schema().classes)
     data_info = json.loads((out / "tagger" / "metrics.json").read_text(encoding="utf-8"))["data"]

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
 from train.errors import InputError
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextmanager
@@ -45,6 +42,19 @@ def check_model_output(path: str | Path, command: str) -> Path:
     return path
 
 
+STDOUT = "-"
+
+
+def _is_stream(path: Path) -> bool:
+    """A device, FIFO or socket: written to as it is, never replaced by a file."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _target(path: Path) -> Path:
+    """Where writing ``path`` lands: a symlink's final target (which may not exist yet), else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def check_output(path: str | Path, *, directory: bool = False, inputs: Iterable[str | Path] = ()) -> Path:
     """Refuse, before any work, an output that cannot be written or would destroy something.
 
@@ -52,28 +62,90 @@ def check_output(path: str | Path, *, directory: bool = False, inputs: Iterable[
     new files (tried, not guessed from mode bits: root and read-only mounts differ);
     ``path`` must not be one of ``inputs``. A file output must not be a directory; a
     ``directory`` output (a dir to create, or to fill or replace) must not be a file.
+    A symlink is checked at its target; ``-`` (stdout), a device or a FIFO only has to be
+    writable, since :func:`output_file` streams to it.
     """
     path = Path(path)
-    parent = path.parent
+    if not directory and str(path) == STDOUT:
+        return path
+    target = _target(path)
+    if not directory and _is_stream(target):
+        if not os.access(target, os.W_OK):
+            raise InputError(f"{path}: not writable")
+        return path
+    parent = target.parent
     if not parent.exists():
         raise InputError(f"{path}: directory {parent} does not exist")
     if not parent.is_dir():
         raise InputError(f"{path}: {parent} is not a directory")
-    if directory and path.exists() and not path.is_dir():
+    if directory and target.exists() and not target.is_dir():
         raise InputError(f"{path}: exists and is not a directory")
-    if not directory and path.is_dir():
+    if not directory and target.is_dir():
         raise InputError(f"{path}: is a directory; give a file name")
     for p in inputs:
-        if path.exists() and Path(p).exists() and os.path.samefile(path, p):
+        if target.exists() and Path(p).exists() and os.path.samefile(target, p):
             raise InputError(f"{path}: is also an input; refusing to overwrite it")
-    where = path if directory and path.is_dir() else parent
+    where = target if directory and target.is_dir() else parent
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=where)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=where)
     except OSError as exc:
         raise InputError(f"{path}: cannot write in {where} ({exc.strerror})") from None
     os.close(fd)
     os.unlink(probe)
     return path
+
+
+# Temporary names carry the writer's process id, so a later run can tell the leftovers of
+# a killed writer (pid gone) from the files of one still running beside it.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]*\.(?:tmp|old)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def is_main_process() -> bool:
+    """True on the process that writes outputs (rank 0 under torchrun/accelerate, or alone)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def owner_pid() -> int:
+    """The process that owns this run's temporary names: torchrun's agent for all its ranks, else this one."""
+    return os.getppid() if "TORCHELASTIC_RUN_ID" in os.environ else os.getpid()
+
+
+def temp_name(path: Path, kind: str = "tmp") -> str:
+    """``.NAME.PID.XXXXXXXX.tmp``: hidden, beside ``path``, recognisable by :func:`remove_leftovers`."""
+    return f".{path.name}.{owner_pid()}.{secrets.token_hex(4)}.{kind}"
+
+
+def remove_leftovers(directory: Path, name: str | None = None) -> list[Path]:
+    """Remove what killed writers left in ``directory``: temp files and dirs of dead processes,
+    those of ``name`` only when it is given.
+
+    SIGKILL leaves no chance to clean up; the next run into the same place does it.
+    """
+    removed = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if not m or (name is not None and m["name"] != name) or _pid_alive(int(m["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 @contextmanager
@@ -82,17 +154,45 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     path = Path(path)
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        remove_leftovers(path.parent, path.name)
+        tmp = path.parent / temp_name(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask gives the usual mode
         os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
         with _writing(path):
             os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def output_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """The one rule every command writes its ``-o`` output by.
+
+    A regular file (or a new name) is replaced atomically: readers see the old content or
+    the new, never a part. A symlink is written through: its target is replaced atomically
+    and the link stays a link. ``-`` is stdout, and a device, FIFO or socket is opened and
+    streamed to as it is (``-o /dev/null`` must not turn the device node into a file).
+    """
+    path = Path(path)
+    binary = "b" in mode
+    if str(path) == STDOUT:
+        stream = sys.stdout.buffer if binary else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    target = _target(path)
+    if _is_stream(target):
+        with _writing(path):
+            fh = open(target, mode, encoding=None if binary else encoding)
+        with fh:
+            yield fh
+        return
+    with atomic_write(target, mode, encoding) as fh:
+        yield fh
 
 
 @contextmanager
@@ -101,15 +201,16 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        remove_leftovers(path.parent, path.name)
+        tmp = path.parent / temp_name(path)
+        tmp.mkdir(mode=0o777)
     try:
         yield tmp
         if path.exists() and not path.is_dir():
             raise InputError(f"{path}: exists and is not a directory")  # a file is never swapped out
         with _writing(path):
             if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
+                old = path.parent / temp_name(path, "old")
                 path.rename(old)
                 tmp.rename(path)
                 shutil.rmtree(old, ignore_errors=True)

@@ -7,6 +7,8 @@ The label names come from ``labels/label_config.xml`` only; everything else asks
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,7 +18,9 @@ from typing import Any, Iterable
 from label_studio_sdk.label_interface import LabelInterface
 
 from train.errors import InputError
-from train.text import Paragraph, read_article, split_article
+from train.text import EMPTY_ARTICLE, Paragraph, read_article, split_article
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LABEL_CONFIG = PROJECT_ROOT / "labels" / "label_config.xml"
@@ -74,7 +78,7 @@ def tasks_for_articles(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         path = Path(path)
         paragraphs = split_article(read_article(path))
         if not paragraphs:
-            raise InputError(f"{path}: no article text left after normalization")
+            log.warning("%s: %s", path, EMPTY_ARTICLE)
         tasks += [{"data": task_data(path.stem, path.name, p)} for p in paragraphs]
     return tasks
 
@@ -304,6 +308,7 @@ def export_task(task_id: int, data: dict[str, Any], spans: list[Span], classes: 
 # server or the token becomes one InputError line (the token itself is never shown).
 
 import time  # noqa: E402
+from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from typing import Iterator  # noqa: E402
 
@@ -318,7 +323,7 @@ _BATCH = 200  # tasks or predictions per request
 
 def _base_url(client: LabelStudio) -> str:
     try:
-        return client._client_wrapper.get_base_url()  # the SDK keeps no public copy
+        return redact_url(client._client_wrapper.get_base_url())  # the SDK keeps no public copy
     except AttributeError:
         return "Label Studio"
 
@@ -330,6 +335,8 @@ def _api_failure(exc: Exception) -> str:
         detail = body.get("detail") or body.get("validation_errors") if isinstance(body, dict) else body
         hint = " (wrong or expired token? set LABEL_STUDIO_API_KEY)" if exc.status_code in (401, 403) else ""
         text = " ".join(str(detail or "").split())[:200]
+        if 200 <= exc.status_code < 300 and text.lower().startswith(("<!doctype", "<html")):
+            return "the address answers with a web page, not the Label Studio API (give http://host:port, no path)"
         return f"HTTP {exc.status_code}{': ' + text if text else ''}{hint}"
     if isinstance(exc, httpx.ConnectError):
         return "cannot connect (is the server running at this address?)"
@@ -349,15 +356,42 @@ def _api(client: LabelStudio, what: str) -> Iterator[None]:
         raise InputError(f"{_base_url(client)}: {what}: {_api_failure(exc)}") from None
 
 
-def connect(url: str, token: str, timeout: float = 60) -> LabelStudio:
-    """An SDK client for ``url``, checked now: a down server or a rejected token is an InputError."""
-    url = url.rstrip("/")
+def redact_url(url: str) -> str:
+    """``url`` safe to print: userinfo, query and fragment (where tokens hide) replaced by ``***``."""
+    try:
+        scheme, netloc, path, query, fragment = urlsplit(url)
+    except ValueError:  # unsplittable (a broken IPv6 host): cut the same parts by hand
+        return re.sub(r"^([^/]*//)?[^/]*@", r"\1***@", re.split(r"[?#]", url)[0])
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit((scheme, netloc, path, "***" if query else "", "***" if fragment else ""))
+
+
+def check_url(url: str) -> str:
+    """The server address without a trailing slash; one line (token-free) for anything else.
+
+    Credentials never ride in the URL (they would show in shell history, logs and errors):
+    userinfo, a query or a fragment is refused with a pointer to LABEL_STUDIO_API_KEY.
+    """
+    url = url.strip().rstrip("/")
+    shown = redact_url(url)
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, TypeError):
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InputError(f"{url}: not a Label Studio URL (expected http://host:port)")
+        raise InputError(f"{shown}: not a Label Studio URL (expected http://host:port)")
+    if parsed.userinfo or parsed.query or parsed.fragment:
+        raise InputError(
+            f"{shown}: give the server address only (http://host:port), without user, query or fragment; "
+            "pass the token in LABEL_STUDIO_API_KEY"
+        )
+    return url
+
+
+def connect(url: str, token: str, timeout: float = 60) -> LabelStudio:
+    """An SDK client for ``url``, checked now: a down server or a rejected token is an InputError."""
+    url = check_url(url)
     if not token or not token.strip() or any(c.isspace() for c in token.strip()):
         raise InputError(f"{url}: empty or malformed API token (set LABEL_STUDIO_API_KEY)")
     client = LabelStudio(base_url=url, api_key=token.strip(), timeout=timeout)
@@ -570,6 +604,9 @@ def read_predictions(path: str | Path, schema: Schema | None = None) -> list[Rev
             raise InputError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(raw, dict):
             raise InputError(f"{where}: a prediction record is a JSON object")
+        if raw.get("paragraphs") == []:  # an article that normalized to nothing: the rest still goes
+            log.warning("%s: article %s: %s", where, raw.get("id"), EMPTY_ARTICLE)
+            continue
         try:
             rec = _PredRecord.model_validate(raw)
         except ValidationError as exc:
@@ -582,7 +619,7 @@ def read_predictions(path: str | Path, schema: Schema | None = None) -> list[Rev
             seen[t.key] = where
             tasks.append(t)
     if not tasks:
-        raise InputError(f"{path}: no prediction records")
+        raise InputError(f"{path}: no paragraphs with predictions")
     return tasks
 
 

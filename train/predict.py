@@ -13,21 +13,24 @@ import csv
 import json
 import re
 import sys
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from train.errors import InputError
-from train.files import atomic_write, check_output, expand_paths
+from train.files import check_output, output_file, expand_paths
 from train.labelstudio import Span, annotation_results, task_data
 from train.quantities import METRIC_LABELS, parse_metric
-from train.text import Paragraph, read_article, split_article
+from train.text import EMPTY_ARTICLE, Paragraph, read_article, split_article
 
 FORMATS = ("jsonl", "csv", "labelstudio")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # auto: bf16 on a CPU with AMX (about 2x faster) or a bf16 GPU; int8: CPU only
 CSV_FIELDS = ("id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit")
 GROUP_PARAGRAPHS = 256  # paragraphs held in memory at once (bounded, whatever the input size)
 _BINARY_PROBE = 4096
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -182,12 +185,10 @@ class Models:
     def load(
         cls, models_dir: str | Path, device: str | None = None, decoding: str = "viterbi", precision: str = "auto"
     ) -> Models:
-        """Load models/tagger and models/classifier; a one-line InputError if they are missing."""
-        models_dir = Path(models_dir)
-        tagger_dir, classifier_dir = models_dir / "tagger", models_dir / "classifier"
-        for d in (tagger_dir, classifier_dir):
-            if not d.is_dir():
-                raise InputError(f"{d}: no trained model here (run `make train` or pass --models DIR)")
+        """Load the tagger and classifier of one training run; a one-line InputError if they are missing or mixed."""
+        from train.modeldir import pair_dirs
+
+        tagger_dir, classifier_dir = pair_dirs(models_dir)
         from train.classifier import Classifier
         from train.tagger import Tagger
 
@@ -280,17 +281,26 @@ def article_record(
     }
 
 
-def _groups(articles: Iterable[Article], max_paragraphs: int) -> Iterator[list[Article]]:
-    group: list[Article] = []
-    size = 0
+def _paragraph_groups(
+    articles: Iterable[Article], max_paragraphs: int
+) -> Iterator[tuple[list[tuple[Article, int]], list[Article]]]:
+    """Groups of at most ``max_paragraphs`` (article, paragraph number) pairs to run, each with
+    the articles whose last paragraph is in it or before it, in input order.
+
+    A long article is split over several groups, so memory stays bounded by the group
+    whatever one article's length (a 3 MB article on one line is thousands of chunks).
+    """
+    pairs: list[tuple[Article, int]] = []
+    done: list[Article] = []
     for art in articles:
-        group.append(art)
-        size += len(art.paragraphs)
-        if size >= max_paragraphs:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group
+        for k in range(len(art.paragraphs)):
+            pairs.append((art, k))
+            if len(pairs) == max_paragraphs:
+                yield pairs, done
+                pairs, done = [], []
+        done.append(art)
+    if pairs or done:
+        yield pairs, done
 
 
 def predict_records(
@@ -300,30 +310,30 @@ def predict_records(
     group_paragraphs: int = GROUP_PARAGRAPHS,
     on_article: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Article, dict[str, Any]]]:
-    """(article, record) for a stream of articles, in input order, one group in memory at a time.
+    """(article, record) for a stream of articles, in input order, one group of paragraphs in memory at a time.
 
-    Within a group the paragraphs of all its articles are sorted by length so each
-    batch pads little; both models get exactly the same paragraph texts.
+    Within a group the paragraphs are sorted by length so each batch pads little; both
+    models get exactly the same paragraph texts. An article's results collect over the
+    groups its paragraphs fall in; its record is built once its last paragraph has run.
     """
     import torch
 
     thresholds = models.thresholds()
-    for group in _groups(articles, group_paragraphs):
-        texts = [p.text for art in group for p in art.paragraphs]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        sorted_texts = [texts[i] for i in order]
+    results: dict[int, tuple[list[Any], list[Any]]] = {}  # id(article) -> (entities, probabilities) per paragraph
+    for pairs, done in _paragraph_groups(articles, group_paragraphs):
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0].paragraphs[pairs[i][1]].text))
+        texts = [pairs[i][0].paragraphs[pairs[i][1]].text for i in order]
         with torch.inference_mode():
-            ents_sorted = models.tagger.predict(sorted_texts, batch_size=batch_size) if texts else []
-            probs_sorted = models.classifier.predict(sorted_texts, batch_size=batch_size) if texts else []
-        ents: list[Any] = [None] * len(texts)
-        probs: list[Any] = [None] * len(texts)
+            ents = models.tagger.predict(texts, batch_size=batch_size) if texts else []
+            probs = models.classifier.predict(texts, batch_size=batch_size) if texts else []
         for j, i in enumerate(order):
-            ents[i], probs[i] = ents_sorted[j], probs_sorted[j]
-        pos = 0
-        for art in group:
+            art, k = pairs[i]
             n = len(art.paragraphs)
-            yield art, article_record(art, ents[pos : pos + n], probs[pos : pos + n], thresholds, models.version)
-            pos += n
+            slots = results.setdefault(id(art), ([None] * n, [None] * n))
+            slots[0][k], slots[1][k] = ents[j], probs[j]
+        for art in done:
+            art_ents, art_probs = results.pop(id(art), ([], []))
+            yield art, article_record(art, art_ents, art_probs, thresholds, models.version)
             if on_article:
                 on_article()
 
@@ -427,6 +437,30 @@ def format_for(output: Path, fmt: str | None) -> str:
 # --------------------------------------------------------------------------- the command
 
 
+@dataclass
+class PredictSummary:
+    """What a predict run wrote, and the articles it skipped because nothing was left to read."""
+
+    written: int = 0
+    skipped: list[str] = field(default_factory=list)  # where (file or file: line) of each
+
+    def line(self, output: str | Path) -> str:
+        skipped = f" ({len(self.skipped)} skipped: nothing left after normalization)" if self.skipped else ""
+        return f"{output}: {self.written} articles{skipped}"
+
+
+def with_text(articles: Iterable[Article], summary: PredictSummary, on_skip: Callable[[], None] | None = None) -> Iterator[Article]:
+    """The articles that have paragraphs; the others are named in a warning and counted (one rule for every command)."""
+    for art in articles:
+        if art.paragraphs:
+            yield art
+            continue
+        summary.skipped.append(art.source)
+        log.warning("%s: %s", art.source, EMPTY_ARTICLE)
+        if on_skip:
+            on_skip()
+
+
 def run_predict(
     inputs: Sequence[str | Path],
     output: str | Path,
@@ -440,12 +474,13 @@ def run_predict(
     models: Models | None = None,
     decoding: str = "viterbi",
     precision: str = "auto",
-) -> int:
-    """Predict on the inputs and write ``output`` atomically; returns the number of articles.
+) -> PredictSummary:
+    """Predict on the inputs and write ``output`` (see :func:`train.files.output_file`).
 
     Order: arguments, inputs (a validating pass), models (loaded from ``models_dir``
     unless given), then the streaming pass. Bad input raises InputError before
-    anything is written.
+    anything is written. Articles with no text left after normalization are skipped
+    with a warning, not written.
     """
     from tqdm import tqdm
 
@@ -470,18 +505,18 @@ def run_predict(
     if models is None:
         models = Models.load(models_dir, device=device, decoding=decoding, precision=precision)
     thresholds = models.thresholds()
+    summary = PredictSummary()
     bar = tqdm(total=total, unit="article", file=sys.stderr, disable=None if progress else True, desc="predict")
     try:
-        pairs = predict_records(
-            iter_articles(files, k_n), models, batch_size, group_paragraphs, on_article=lambda: bar.update(1)
-        )
-        with atomic_write(output) as fh:
+        articles = with_text(iter_articles(files, k_n), summary, on_skip=lambda: bar.update(1))
+        pairs = predict_records(articles, models, batch_size, group_paragraphs, on_article=lambda: bar.update(1))
+        with output_file(output) as fh:
             if fmt == "jsonl":
-                n = write_jsonl(pairs, fh)
+                summary.written = write_jsonl(pairs, fh)
             elif fmt == "csv":
-                n = write_csv(pairs, fh)
+                summary.written = write_csv(pairs, fh)
             else:
-                n = write_labelstudio(pairs, fh, thresholds)
+                summary.written = write_labelstudio(pairs, fh, thresholds)
     finally:
         bar.close()
-    return n
+    return summary

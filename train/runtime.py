@@ -16,6 +16,7 @@ from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
 
 from train.config import ModelConfig
 from train.errors import InputError
+from train.files import is_main_process
 from train.labelstudio import PROJECT_ROOT
 
 
@@ -33,11 +34,6 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise InputError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
-
-
-def is_main_process() -> bool:
-    """True on the process that writes outputs (rank 0 under torchrun/accelerate, or alone)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def resolve_base(name: str) -> str:

@@ -18,6 +18,8 @@ from train.errors import InputError
 from train.files import read_bytes
 
 MAX_CHUNK_CHARS = 400
+# Why an article is skipped (the same words from every command that meets one).
+EMPTY_ARTICLE = "no text left after normalization (empty, or boilerplate lines only); skipped"
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹ"

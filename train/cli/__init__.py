@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from train.cli._app import app
@@ -12,8 +13,25 @@ from train.cli import evaluate, train  # noqa: F401  (tagger and classifier trai
 from train.errors import InputError
 
 
+class Terminated(BaseException):
+    """SIGTERM as an exception, so every ``finally`` (temp files, staging dirs) runs before exit.
+
+    A BaseException, like KeyboardInterrupt: library code that catches Exception must not swallow it.
+    """
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second TERM ends the process at once
+    raise Terminated
+
+
 def main() -> None:
-    """Entry point: bad input is one line on stderr and exit status 2, never a traceback."""
+    """Entry point: bad input is one line on stderr and exit status 2, never a traceback.
+
+    SIGINT and SIGTERM unwind the stack (removing temporary files) and exit 130 / 143
+    with one line; what a SIGKILL leaves behind, the next run into the same place removes.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except InputError as exc:
@@ -22,3 +40,6 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        sys.exit(143)

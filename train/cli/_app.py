@@ -1,4 +1,7 @@
-"""The Typer application every command module registers itself on."""
+"""The Typer application every command module registers itself on, and where its messages go."""
+
+import logging
+import sys
 
 import typer
 
@@ -11,6 +14,33 @@ app = typer.Typer(
 )
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+class _Plain(logging.Formatter):
+    """Information as it is; a warning or an error starts with its level, one line each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
+def setup_logging() -> None:
+    """The package's loggers (``train.*``) print to stderr: info plainly, warnings as ``warning: ...``."""
+    logger = logging.getLogger("train")
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
+        handler.setFormatter(_Plain())
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 @app.callback()
 def _root() -> None:
     """Tag entities and metrics and classify talent measures in Chinese talent-policy news."""
+    setup_logging()

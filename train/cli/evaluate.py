@@ -13,7 +13,7 @@ from rich.table import Table
 from train.cli._app import app
 from train.cli.train import export_paths, skipped_line
 from train.errors import InputError
-from train.files import atomic_write, check_output
+from train.files import check_output, output_file
 from train.labelstudio import Example, read_exports
 
 
@@ -29,7 +29,10 @@ def evaluate_models(models: Path, examples: Sequence[Example], batch_size: int =
     from train.classifier import Classifier, evaluate_classifier
     from train.tagger import Tagger, entity_report
 
-    dirs = {"tagger": models / "tagger", "classifier": models / "classifier"}
+    from train.modeldir import current
+
+    base = current(models)  # resolved once: one run's pair
+    dirs = {"tagger": base / "tagger", "classifier": base / "classifier"}
     present = {k: d for k, d in dirs.items() if (d / "config.json").exists()}
     if not present:
         raise InputError(f"{models}: no trained tagger/ or classifier/ here (run `talent-tagger train` or pass --models DIR)")
@@ -60,7 +63,7 @@ def evaluate(
     data: list[Path] = typer.Option(..., "--data", help="Gold Label Studio JSON export(s) or dirs of them."),
     more: list[Path] = typer.Argument(None, hidden=True, help="More exports after --data (--data A.json B.json)."),
     models: Path = typer.Option(Path("models"), "--models", help="Directory holding tagger/ and classifier/."),
-    output: Path = typer.Option(None, "-o", "--output", help="Write the report as JSON here."),
+    output: Path = typer.Option(None, "-o", "--output", help="Write the report as JSON here (- for stdout; the tables then go to stderr)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
 ) -> None:
     """Score the trained models on gold exports: entity P/R/F1 per type, class P/R/F1 per class."""
@@ -73,9 +76,9 @@ def evaluate(
     report = evaluate_models(models, gold.examples, batch_size)
     report["data"] = {"exports": [str(p) for p in paths], "paragraphs": len(gold.examples), "skipped": dict(gold.skipped)}
     if output is not None:
-        with atomic_write(output) as fh:
+        with output_file(output) as fh:
             json.dump(report, fh, ensure_ascii=False, indent=2)
-    console = Console()
+    console = Console(stderr=output is not None and str(output) == "-")  # stdout then carries the JSON
     console.print(f"{len(gold.examples)} gold paragraphs; {skipped_line(gold)}")
     if "tagger" in report:
         t = report["tagger"]

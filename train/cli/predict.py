@@ -15,7 +15,7 @@ def predict(
     inputs: list[Path] = typer.Argument(
         ..., help="Article .txt files (UTF-8, GB18030 or Big5), directories of them, or .jsonl with {\"id\", \"text\"} per line."
     ),
-    output: Path = typer.Option(..., "-o", "--output", help="File to write (replaced atomically)."),
+    output: Path = typer.Option(..., "-o", "--output", help="File to write: replaced atomically (through a symlink to its target); - or a device/FIFO is streamed to."),
     fmt: str = typer.Option(
         None,
         "--format",
@@ -48,5 +48,5 @@ def predict(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # stderr keeps one progress bar: ours
-    n = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress, decoding=decoding, precision=precision)
-    typer.echo(f"{output}: {n} articles", err=True)
+    summary = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress, decoding=decoding, precision=precision)
+    typer.echo(summary.line(output), err=True)

@@ -13,6 +13,7 @@ from train.config import TrainConfig, load_config
 from train.errors import InputError
 from train.files import check_output, expand_paths
 from train.labelstudio import ExportData, read_exports
+from train.modeldir import staged_pair
 
 DEFAULT_DATA = Path("seeds/annotations")
 
@@ -34,7 +35,7 @@ def skipped_line(data: ExportData) -> str:
 
 
 def train_models(config: TrainConfig, paths: Sequence[Path], out: Path, log=print) -> dict[str, Any]:
-    """Read the exports, split by article, train the tagger then the classifier into ``out``."""
+    """Read the exports, split by article, train the tagger then the classifier, publish them as ``out``'s pair."""
     from train.classifier import train_classifier
     from train.dataset import split_by_article
     from train.tagger import train_tagger
@@ -57,15 +58,16 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path, log=prin
         f"split by article: {info['train_articles']} articles / {len(train)} paragraphs for training, "
         f"{info['validation_articles']} / {len(val)} for validation"
     )
-    tagger = train_tagger(train, val, config, out, paths, info)
-    log(f"tagger: {tagger['alignment']['summary']}")
-    log(f"tagger: validation micro F1 {tagger['validation']['micro']['f1']:.3f}, macro F1 {tagger['validation']['macro']['f1']:.3f}")
-    classifier = train_classifier(train, val, config, out, paths, info)
-    log(
-        f"classifier: validation micro F1 {classifier['validation']['micro']['f1']:.3f}, "
-        f"macro F1 {classifier['validation']['macro']['f1']:.3f}"
-    )
-    return {"tagger": tagger, "classifier": classifier}
+    with staged_pair(out) as (stage, run):  # both models, or neither: see train/modeldir.py
+        tagger = train_tagger(train, val, config, stage, paths, info)
+        log(f"tagger: {tagger['alignment']['summary']}")
+        log(f"tagger: validation micro F1 {tagger['validation']['micro']['f1']:.3f}, macro F1 {tagger['validation']['macro']['f1']:.3f}")
+        classifier = train_classifier(train, val, config, stage, paths, info)
+        log(
+            f"classifier: validation micro F1 {classifier['validation']['micro']['f1']:.3f}, "
+            f"macro F1 {classifier['validation']['macro']['f1']:.3f}"
+        )
+    return {"tagger": tagger, "classifier": classifier, "run": run}
 
 
 @app.command()
@@ -81,5 +83,5 @@ def train(
     check_output(out, directory=True)  # now, not after the tagger has trained
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 talks
     log = (lambda msg: typer.echo(msg, err=True)) if main else (lambda msg: None)
-    train_models(cfg, paths, out, log=log)
-    log(f"wrote {out / 'tagger'} and {out / 'classifier'}")
+    result = train_models(cfg, paths, out, log=log)
+    log(f"wrote {out / 'tagger'} and {out / 'classifier'} (run {result['run']}, {out / 'current'})")

@@ -1,0 +1,152 @@
+"""The models dir as a pair: a tagger and a classifier from one training run, swapped in together.
+
+Layout of ``--out DIR`` (``models/`` by default)::
+
+    DIR/runs/<run>/tagger/, DIR/runs/<run>/classifier/   one complete pair per training run
+    DIR/current -> runs/<run>                             the pair in use (a relative symlink)
+    DIR/tagger -> current/tagger, DIR/classifier -> current/classifier
+
+A run trains both models into a staging dir under ``runs/`` and publishes them by
+renaming it to ``runs/<run>`` and replacing the ``current`` link, one atomic rename: a
+kill at any moment leaves the old complete pair or the new one. Readers resolve
+``current`` once, so they never load half of each. Both manifests carry the run id; a
+pair assembled by hand from two runs is refused (:func:`pair_dirs`). Staging dirs of
+killed runs are removed by the next run into the same DIR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from train.errors import InputError
+from train.files import is_main_process, owner_pid, remove_leftovers, temp_name
+
+MODELS = ("tagger", "classifier")
+RUNS = "runs"
+CURRENT = "current"
+
+
+def new_run_id() -> str:
+    """A sortable, unique name for one training run: UTC time and a random suffix."""
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _symlink(target: str, link: Path) -> None:
+    """Point ``link`` at ``target`` atomically (a new link renamed over the old one)."""
+    tmp = link.parent / temp_name(link)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _adopt_legacy_pair(out: Path, run: str) -> None:
+    """Move real tagger/ and classifier/ dirs (written before runs/ existed) into runs/ and link them.
+
+    Not one atomic step: a kill in here leaves a model missing (predict says so), never a mixture.
+    """
+    legacy = [name for name in MODELS if (out / name).is_dir() and not (out / name).is_symlink()]
+    if not legacy:
+        return
+    home = out / RUNS / f"before-{run}"
+    home.mkdir(parents=True, exist_ok=True)
+    for name in legacy:
+        (out / name).rename(home / name)
+    _symlink(f"{RUNS}/{home.name}", out / CURRENT)
+
+
+def _stamp_run(model_dir: Path, run: str) -> None:
+    path = model_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["run"] = run
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def publish(stage: Path, out: Path, run: str) -> Path:
+    """Make the staged pair ``out``'s current pair; remove older runs; return the run's dir."""
+    for name in MODELS:
+        if not (stage / name / "config.json").exists():
+            raise InputError(f"{stage / name}: missing; the pair was not published")
+        _stamp_run(stage / name, run)
+    _adopt_legacy_pair(out, run)
+    final = out / RUNS / run
+    stage.rename(final)
+    _symlink(f"{RUNS}/{run}", out / CURRENT)  # the one step that switches the pair
+    for name in MODELS:  # fixed links: made once, never switched
+        link = out / name
+        if not (link.is_symlink() and os.readlink(link) == f"{CURRENT}/{name}"):
+            _symlink(f"{CURRENT}/{name}", link)
+    for old in (out / RUNS).iterdir():
+        if old.name != run and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+@contextmanager
+def staged_pair(out: Path) -> Iterator[tuple[Path, str]]:
+    """(staging dir, run id) to train both models into; published when the block succeeds.
+
+    The staging name depends only on the owning process (torchrun's agent for all its
+    ranks), so every rank of one run sees the same dir; only the main process publishes.
+    What a failed or interrupted run staged is removed; a SIGKILLed run's is removed by
+    the next run into ``out``.
+    """
+    runs = out / RUNS
+    stage = runs / f".stage.{owner_pid()}.train.tmp"
+    run = new_run_id()
+    if is_main_process():
+        runs.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(runs)
+        for name in (*MODELS, CURRENT):
+            remove_leftovers(out, name)
+    stage.mkdir(parents=True, exist_ok=True)
+    try:
+        yield stage, run
+        if is_main_process():
+            publish(stage, out, run)
+    finally:
+        if is_main_process() and stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _run_of(model_dir: Path) -> str | None:
+    try:
+        return json.loads((model_dir / "manifest.json").read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def current(models_dir: Path) -> Path:
+    """The dir holding the pair in use: ``current`` read once, or ``models_dir`` itself (a pair put there by hand)."""
+    link = models_dir / CURRENT
+    return Path(os.path.realpath(link)) if link.is_symlink() else models_dir
+
+
+def pair_dirs(models_dir: str | Path) -> tuple[Path, Path]:
+    """(tagger dir, classifier dir) of one training run, resolved once.
+
+    ``current`` is read once, so a run published meanwhile cannot split the pair; a
+    tagger and a classifier whose manifests name different runs are refused.
+    """
+    models_dir = Path(models_dir)
+    base = current(models_dir)
+    tagger, classifier = base / "tagger", base / "classifier"
+    for d in (tagger, classifier):
+        if not d.is_dir():
+            raise InputError(f"{models_dir / d.name}: no trained model here (run `make train` or pass --models DIR)")
+    runs = _run_of(tagger), _run_of(classifier)
+    if None not in runs and runs[0] != runs[1]:
+        raise InputError(
+            f"{models_dir}: the tagger (run {runs[0]}) and the classifier (run {runs[1]}) come from different "
+            "training runs; train again or restore a complete pair"
+        )
+    return tagger, classifier
