@@ -335,8 +335,8 @@ def _api_failure(exc: Exception) -> str:
         detail = body.get("detail") or body.get("validation_errors") if isinstance(body, dict) else body
         hint = " (wrong or expired token? set LABEL_STUDIO_API_KEY)" if exc.status_code in (401, 403) else ""
         text = " ".join(str(detail or "").split())[:200]
-        if 200 <= exc.status_code < 300 and text.lower().startswith(("<!doctype", "<html")):
-            return "the address answers with a web page, not the Label Studio API (give http://host:port, no path)"
+        if text.lower().startswith(("<!doctype", "<html")):
+            text = "a web page, not the Label Studio API (is the URL http://host:port, without a path?)"
         return f"HTTP {exc.status_code}{': ' + text if text else ''}{hint}"
     if isinstance(exc, httpx.ConnectError):
         return "cannot connect (is the server running at this address?)"

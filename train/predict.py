@@ -44,6 +44,7 @@ class Article:
     source: str
     original: str
     paragraphs: list[Paragraph]
+    where: str = ""  # file, or file: line for .jsonl, for messages
 
 
 def parse_shard(spec: str | None) -> tuple[int, int]:
@@ -140,8 +141,8 @@ def count_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> in
 
 def iter_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> Iterator[Article]:
     """Stream the shard's articles, normalized into paragraphs (shared with training)."""
-    for art_id, source, text, _ in _raw_articles(files, shard):
-        yield Article(art_id, source, text, split_article(text))
+    for art_id, source, text, where in _raw_articles(files, shard):
+        yield Article(art_id, source, text, split_article(text), where)
 
 
 # --------------------------------------------------------------------------- models
@@ -455,8 +456,8 @@ def with_text(articles: Iterable[Article], summary: PredictSummary, on_skip: Cal
         if art.paragraphs:
             yield art
             continue
-        summary.skipped.append(art.source)
-        log.warning("%s: %s", art.source, EMPTY_ARTICLE)
+        summary.skipped.append(art.where or art.source)
+        log.warning("%s: %s", art.where or art.source, EMPTY_ARTICLE)
         if on_skip:
             on_skip()
 
