@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: runtime install test test-fast gold labelstudio clean predict browser train base bench bench-cluener base-ner
+.PHONY: runtime install test test-fast gold labelstudio clean predict browser train base bench bench-long bench-cluener base-ner
 
 # runtime: what train/predict need; install: that plus the test tools (Label Studio, pytest, Playwright)
 runtime: $(VENV)/.runtime
@@ -57,6 +57,10 @@ bench: runtime
 	$(PY) benchmarks/bench_predict.py --mode compare
 	$(PY) benchmarks/bench_predict.py --mode compare --decoding argmax
 	$(PY) benchmarks/bench_predict.py --mode stream $(if $(STREAM),--articles $(STREAM))
+
+## bench-long: peak RSS and time of predict on 0.3, 1 and 3 MB one-line articles against the seed articles (SIZES="..." to choose)
+bench-long: runtime
+	$(PY) benchmarks/bench_predict.py --mode long $(if $(SIZES),--sizes $(SIZES))
 
 ## bench-cluener: tagger on CLUENER2020 through Label Studio exports, pretrained base vs random init (build/cluener/report.json)
 bench-cluener: runtime

@@ -18,6 +18,10 @@ Two modes, each run in child processes so peak RSS (``resource.getrusage``) is p
   ``--articles`` below 200 is a quick look, not the benchmark.
 * ``stream``: predict only, on a .jsonl of ``--articles`` articles (default 10,000) and
   on a tenth of that, to show that peak RSS does not grow with the number of articles.
+* ``long``: predict only, on the five seed articles and on single articles of ``--sizes``
+  MB (default 0.3 1 3) on one line, made by repeating the seed articles' text: peak RSS
+  against the seed articles' and seconds per MB, to show that memory does not grow with
+  one article's length and time grows linearly.
 
 Uses models/ when it holds a trained tagger and classifier, else trains small models
 from a random tiny BERT on the seed annotations into build/bench/models (the output says
@@ -25,6 +29,7 @@ which). Results go to build/bench.json (each mode its own key; compare_argmax fo
 
     python benchmarks/bench_predict.py                      # compare, 200 articles
     python benchmarks/bench_predict.py --mode stream        # peak RSS, 10,000 articles
+    python benchmarks/bench_predict.py --mode long          # peak RSS and time, 0.3/1/3 MB one-line articles
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "corpora"
 BUILD = ROOT / "build" / "bench"
 RESULTS = ROOT / "build" / "bench.json"
+SEED_ARTICLES = ROOT / "seeds" / "articles"
 sys.path.insert(0, str(ROOT))
 
 MARKUP = re.compile(r"\{\{[A-Z_]+\|([^{}]*)\}\}")
@@ -471,6 +477,31 @@ def stream(args: argparse.Namespace, models: Path, what: str) -> dict[str, Any]:
     return {"models": what, "models_dir": str(models), "batch_size": args.batch_size, "runs": runs}
 
 
+def one_line_article(mb: float, out: Path) -> Path:
+    """One article of ``mb`` MB of UTF-8 on a single line: the seed articles' text, repeated."""
+    text = "".join(p.read_text(encoding="utf-8").replace("\n", "") for p in sorted(SEED_ARTICLES.glob("*.txt")))
+    data = (text * (int(mb * 1e6) // len(text.encode("utf-8")) + 1)).encode("utf-8")[: int(mb * 1e6)]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "long.txt").write_text(data.decode("utf-8", errors="ignore"), encoding="utf-8")
+    return out
+
+
+def long_articles(args: argparse.Namespace, models: Path, what: str) -> dict[str, Any]:
+    runs = []
+    inputs = [("seed articles", SEED_ARTICLES)] + [(f"{mb:g} MB, one line", one_line_article(mb, BUILD / f"long-{mb:g}")) for mb in args.sizes]
+    for name, path in inputs:
+        res = run_child(
+            "ours", inputs=[str(path)], models=str(models), out=str(BUILD / "long.out.jsonl"),
+            batch_size=args.batch_size, device=args.device, precision=args.precision,
+        )  # fmt: skip
+        chars = _chars([str(path)])
+        mb = sum(f.stat().st_size for f in ([path] if path.is_file() else path.glob("*.txt"))) / 1e6
+        runs.append({"input": name, "mb": mb, "chars": chars, **res, "s_per_mb": res["predict_s"] / mb})
+    for r in runs:
+        r["rss_vs_seeds"] = r["peak_rss_mb"] / runs[0]["peak_rss_mb"]
+    return {"models": what, "models_dir": str(models), "batch_size": args.batch_size, "runs": runs}
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -511,9 +542,20 @@ def print_stream(r: dict[str, Any], command: str) -> None:
         print(f"{x['articles']:>10}{x['chars']:>14,}{x['articles_per_s']:>12.1f}{x['chars_per_s']:>12,.0f}{x['peak_rss_mb']:>13.0f}{x['output_mb']:>11.1f}")
 
 
+def print_long(r: dict[str, Any], command: str) -> None:
+    print(f"\n{command}\nmodels: {r['models']}")
+    print(f"{'input':>20}{'MB':>7}{'chars':>12}{'predict s':>11}{'s per MB':>10}{'peak RSS MB':>13}{'vs seeds':>10}")
+    for x in r["runs"]:
+        print(
+            f"{x['input']:>20}{x['mb']:>7.2f}{x['chars']:>12,}{x['predict_s']:>11.1f}{x['s_per_mb']:>10.1f}"
+            f"{x['peak_rss_mb']:>13.0f}{x['rss_vs_seeds']:>10.2f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mode", choices=("compare", "stream"), default="compare")
+    ap.add_argument("--mode", choices=("compare", "stream", "long"), default="compare")
+    ap.add_argument("--sizes", type=float, nargs="+", default=[0.3, 1.0, 3.0], help="long: article sizes in MB")
     ap.add_argument("--articles", type=int, help="compare: 200 (at least); stream: 10000")
     ap.add_argument("--models", type=Path, help="models dir (default: models/ if trained, else small bench models)")
     ap.add_argument("--batch-size", type=int, default=32)
@@ -536,14 +578,15 @@ def main() -> None:
         ap.error("--articles must be at least 1")
     command = "python benchmarks/bench_predict.py " + " ".join(sys.argv[1:])
     models, what = ensure_models(args.models, args.train_epochs)
-    result = compare(args, models, what) if args.mode == "compare" else stream(args, models, what)
+    run_mode = {"compare": compare, "stream": stream, "long": long_articles}[args.mode]
+    result = run_mode(args, models, what)
     result["command"] = command.strip()
     result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     all_results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    all_results[args.mode if args.mode == "stream" or args.decoding == "viterbi" else f"compare_{args.decoding}"] = result
+    all_results[args.mode if args.mode != "compare" or args.decoding == "viterbi" else f"compare_{args.decoding}"] = result
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(all_results, indent=1, ensure_ascii=False) + "\n")
-    (print_compare if args.mode == "compare" else print_stream)(result, result["command"])
+    {"compare": print_compare, "stream": print_stream, "long": print_long}[args.mode](result, result["command"])
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
 
 
