@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from train.errors import InputError
-from train.files import output_file, remove_leftovers, temp_name
+from train.files import HOST_TAG, output_file, remove_leftovers, temp_name
 
 TALENT_TAGGER = [sys.executable, "-c", "from train.cli import main; main()"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,14 +86,15 @@ def test_a_fifo_output_is_streamed_to_and_stays_a_fifo(tmp_path):
 
 def test_a_dead_writers_temp_file_is_removed_and_a_live_ones_kept(tmp_path):
     out = tmp_path / "out.jsonl"
-    dead = tmp_path / f".out.jsonl.{_dead_pid()}.0a1b2c3d.tmp"
-    live = tmp_path / f".out.jsonl.{os.getpid()}.0a1b2c3d.tmp"
-    other = tmp_path / f".other.jsonl.{_dead_pid()}.0a1b2c3d.tmp"
-    for p in (dead, live, other):
+    dead = tmp_path / f".out.jsonl.{_dead_pid()}.{HOST_TAG}0a1b2c3d.tmp"
+    live = tmp_path / f".out.jsonl.{os.getpid()}.{HOST_TAG}0a1b2c3d.tmp"
+    elsewhere = tmp_path / f".out.jsonl.{_dead_pid()}.ffffff0a1b2c3d.tmp"  # another host's writer: its pid means nothing here
+    other = tmp_path / f".other.jsonl.{_dead_pid()}.{HOST_TAG}0a1b2c3d.tmp"
+    for p in (dead, live, elsewhere, other):
         p.write_text("half", encoding="utf-8")
     with output_file(out) as fh:
         fh.write("new\n")
-    assert not dead.exists() and live.exists() and other.exists()
+    assert not dead.exists() and live.exists() and elsewhere.exists() and other.exists()
     assert remove_leftovers(tmp_path) == [other]  # without a name: every dead writer's
     assert temp_name(out).startswith(f".out.jsonl.{os.getpid()}.")
 
@@ -191,11 +192,11 @@ def _fake_model(path: Path, run: str | None = None) -> Path:
 
 
 def test_publishing_a_pair_switches_one_link_and_keeps_one_run(tmp_path):
-    from train.modeldir import pair_dirs, publish
+    from train.modeldir import pair_dirs, publish, stage_name
 
     out = tmp_path / "models"
     for run in ("r1", "r2"):
-        stage = out / "runs" / f".stage.{os.getpid()}.train.tmp"
+        stage = out / "runs" / stage_name(os.getpid())
         _fake_model(stage / "tagger"), _fake_model(stage / "classifier")
         publish(stage, out, run)
         assert os.readlink(out / "current") == f"runs/{run}"
@@ -206,12 +207,12 @@ def test_publishing_a_pair_switches_one_link_and_keeps_one_run(tmp_path):
 
 
 def test_a_pair_written_before_runs_existed_is_adopted(tmp_path):
-    from train.modeldir import publish
+    from train.modeldir import publish, stage_name
 
     out = tmp_path / "models"
     _fake_model(out / "tagger"), _fake_model(out / "classifier")
     (out / "e5").mkdir()  # other dirs beside the pair are left alone
-    stage = out / "runs" / f".stage.{os.getpid()}.train.tmp"
+    stage = out / "runs" / stage_name(os.getpid())
     _fake_model(stage / "tagger"), _fake_model(stage / "classifier")
     publish(stage, out, "r1")
     assert sorted(p.name for p in out.iterdir()) == ["classifier", "current", "e5", "runs", "tagger"]
@@ -271,7 +272,7 @@ def test_train_killed_at_any_point_leaves_a_complete_pair(tiny_base, tiny_models
     the old pair stays whole, and the next complete run leaves nothing of the killed ones."""
     from fixtures_models import TINY_TRAIN_YAML, slice_exports
 
-    from train.modeldir import pair_dirs
+    from train.modeldir import pair_dirs, stage_name
 
     out = tmp_path / "models"
     shutil.copytree(tiny_models.root, out, symlinks=True)
@@ -280,8 +281,8 @@ def test_train_killed_at_any_point_leaves_a_complete_pair(tiny_base, tiny_models
     config = tmp_path / "train.yaml"
     config.write_text(TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1"), encoding="utf-8")
     cmd = [*TALENT_TAGGER, "train", "--config", str(config), "--data", str(data), "--out", str(out)]
-    staged = lambda pid: (out / "runs" / f".stage.{pid}.train.tmp" / "tagger").exists()  # noqa: E731
-    training = lambda pid: (out / "runs" / f".stage.{pid}.train.tmp" / ".work-tagger").exists()  # noqa: E731
+    staged = lambda pid: (out / "runs" / stage_name(pid) / "tagger").exists()  # noqa: E731
+    training = lambda pid: (out / "runs" / stage_name(pid) / ".work-tagger").exists()  # noqa: E731
     for ready, sig in [(staged, signal.SIGKILL), (training, signal.SIGTERM)]:
         proc = _kill_when(cmd, ready, sig)
         assert proc.returncode != 0, "the kill came after the run ended"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -95,9 +97,11 @@ def check_output(path: str | Path, *, directory: bool = False, inputs: Iterable[
     return path
 
 
-# Temporary names carry the writer's process id, so a later run can tell the leftovers of
-# a killed writer (pid gone) from the files of one still running beside it.
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]*\.(?:tmp|old)$")
+# Temporary names carry the writer's process id and host, so a later run can tell the
+# leftovers of a killed writer (pid gone on this host) from the files of one still running
+# beside it, here or on another host sharing the directory.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<tag>[^.]*)\.(?:tmp|old)$")
+HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -121,8 +125,8 @@ def owner_pid() -> int:
 
 
 def temp_name(path: Path, kind: str = "tmp") -> str:
-    """``.NAME.PID.XXXXXXXX.tmp``: hidden, beside ``path``, recognisable by :func:`remove_leftovers`."""
-    return f".{path.name}.{owner_pid()}.{secrets.token_hex(4)}.{kind}"
+    """``.NAME.PID.HOSTRANDOM.tmp``: hidden, beside ``path``, recognisable by :func:`remove_leftovers`."""
+    return f".{path.name}.{owner_pid()}.{HOST_TAG}{secrets.token_hex(4)}.{kind}"
 
 
 def remove_leftovers(directory: Path, name: str | None = None) -> list[Path]:
@@ -138,7 +142,9 @@ def remove_leftovers(directory: Path, name: str | None = None) -> list[Path]:
         return removed
     for entry in entries:
         m = _TEMP.match(entry.name)
-        if not m or (name is not None and m["name"] != name) or _pid_alive(int(m["pid"])):
+        if not m or (name is not None and m["name"] != name) or not m["tag"].startswith(HOST_TAG):
+            continue
+        if _pid_alive(int(m["pid"])):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

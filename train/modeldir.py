@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from train.errors import InputError
-from train.files import is_main_process, owner_pid, remove_leftovers, temp_name
+from train.files import HOST_TAG, is_main_process, owner_pid, remove_leftovers, temp_name
 
 MODELS = ("tagger", "classifier")
 RUNS = "runs"
@@ -91,6 +91,11 @@ def publish(stage: Path, out: Path, run: str) -> Path:
     return final
 
 
+def stage_name(pid: int) -> str:
+    """The staging dir of the run owned by ``pid`` on this host (a temp name :func:`remove_leftovers` knows)."""
+    return f".stage.{pid}.{HOST_TAG}.tmp"
+
+
 @contextmanager
 def staged_pair(out: Path) -> Iterator[tuple[Path, str]]:
     """(staging dir, run id) to train both models into; published when the block succeeds.
@@ -101,7 +106,7 @@ def staged_pair(out: Path) -> Iterator[tuple[Path, str]]:
     the next run into ``out``.
     """
     runs = out / RUNS
-    stage = runs / f".stage.{owner_pid()}.train.tmp"
+    stage = runs / stage_name(owner_pid())
     run = new_run_id()
     if is_main_process():
         runs.mkdir(parents=True, exist_ok=True)
