@@ -14,7 +14,8 @@ from train.auxiliary import auxiliary_examples, corpus_files
 from train.config import AuxiliaryConfig, TaggerConfig, TrainConfig, load_config, parse_config
 from train.dataset import bio_labels, tagger_dataset, tagger_features
 from train.errors import InputError
-from train.tagger import auxiliary_stage, token_classifier
+from train.auxiliary import auxiliary_stage
+from train.tagger import token_classifier
 
 CLUENER = SHARED / "corpora" / "cluener2020"
 

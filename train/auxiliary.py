@@ -20,15 +20,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
 
 from transformers import DataCollatorForTokenClassification, Trainer
 
-from train.config import AuxiliaryConfig, AuxiliaryCorpus, TaggerConfig, TrainConfig
+from train.config import AuxiliaryConfig, AuxiliaryCorpus, TaggerConfig
 from train.corpora import Record, mapped_examples, read_corpus_file
 from train.dataset import AlignReport, tagger_dataset, tagger_features
 from train.errors import InputError
-from train.files import atomic_dir
 from train.labelstudio import PROJECT_ROOT, Example
 from train.runtime import trained_model, training_arguments
 
@@ -165,91 +163,3 @@ def run_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerConfig, h
         "training_loss": round(result.training_loss, 4),
     }
     return trained_model(trainer), summary, held
-
-
-def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, command: Sequence[str] = ()) -> dict[str, Any]:
-    """An intermediate tagger (``models/base-ner``): the base encoder after the auxiliary corpora.
-
-    On all of CLUENER and MSRA the stage takes longer than the domain training on a CPU,
-    so it runs once here and ``tagger.base_model`` points at the result; the domain training then
-    starts from it (same labels: the head is kept). ``heldout`` sentences of the
-    corpora are scored (entity micro F1) and never trained on.
-    """
-    from transformers import set_seed
-
-    from train.dataset import bio_labels
-    from train.report import manifest, share_permissions, write_json
-    from train.runtime import load_tokenizer, resolve_base, save_fp16
-    from train.tagger import Tagger, entity_report, token_classifier
-
-    cfg = config.tagger
-    if cfg.soup > 1:
-        raise InputError(f"tagger.soup is {cfg.soup}: the intermediate stage trains one copy (set soup in configs/train.yaml)")
-    base = resolve_base(cfg.base_model)
-    tokenizer = load_tokenizer(base)
-    set_seed(cfg.seed)
-    model = token_classifier(base, bio_labels())
-    model, summary, held = run_stage(model, tokenizer, config.auxiliary, cfg, heldout)
-    model.config.window_stride = cfg.stride
-    tokenizer.model_max_length = cfg.max_length
-    model.eval()
-    tagger = Tagger(model, tokenizer, cfg.max_length, cfg.stride)
-    span_labels = tagger.labels
-    report = entity_report(held, tagger.predict([ex.text for ex in held], cfg.eval_batch_size), span_labels) if held else None
-    metrics = {"heldout": report, "heldout_sentences": len(held), "training": summary, "command": list(command)}
-    files = [f for n, c in enumerate(config.auxiliary.corpora) for f in corpus_files(c.path, f"auxiliary.corpora.{n}")]
-    with atomic_dir(out) as tmp:
-        save_fp16(model, tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / "metrics.json", metrics)
-        man = manifest("base-ner", tmp, config.model_dump(mode="json"), files, cfg.base_model)
-        write_json(tmp / "manifest.json", man)
-        (tmp / "README.md").write_text(_card(man, metrics, files), encoding="utf-8")
-        share_permissions(tmp)
-    return metrics
-
-
-def _card(man: dict[str, Any], metrics: dict[str, Any], files: Sequence[Path]) -> str:
-    from train.report import scores_table_md
-
-    t = metrics["training"]
-    rep = metrics["heldout"]
-    scores = "(no held-out sentences)"
-    if rep:
-        rows = {k: v for k, v in rep["per_type"].items() if v["support"]}  # the corpora's types only
-        rows["micro avg"] = rep["micro"]
-        scores = scores_table_md(rows, "type")
-    corpora = "\n".join(f"- `{f}`" for f in files)
-    entities = ", ".join(f"{k} {v}" for k, v in t["entities"].items())
-    return f"""# Intermediate tagger: the base encoder after general NER corpora
-
-Version `{man['version']}`, made {man['created_utc']} from `{man['base_model']}`.
-
-A token classifier with this project's labels (labels/label_config.xml), trained on public
-NER corpora whose labels were mapped to ours (`train.corpora.LABEL_MAPS`, e.g. CLUENER
-name -> PER, government/organization/company -> ORG, address -> LOC). The domain tagger
-starts from it (`tagger.base_model` in configs/train.yaml): people, places and
-organizations are far more frequent here than in a few hundred policy paragraphs.
-Labels that the corpora lack (POLICY, PROGRAM, metrics) are learned from the domain data.
-
-Command: `{' '.join(metrics['command']) or 'train.auxiliary.train_intermediate'}`
-
-## Data
-
-{corpora}
-
-{t['sentences']} sentences ({t['windows']} windows); entities {entities}.
-{t['epochs']:g} epoch(s), {t['steps']} steps, {t['minutes']} min, mean training loss {t['training_loss']}.
-
-## Held-out figures ({metrics['heldout_sentences']} sentences of the same corpora, never trained on)
-
-{scores}
-
-Strict entity F1 (seqeval IOB2 over characters), Viterbi decoding.
-
-## Files
-
-`model.safetensors` (fp16; config.json says float32, so it loads upcast for fine-tuning),
-`config.json` (label maps in `id2label`), the tokenizer, `metrics.json`, `manifest.json`
-(corpus hashes, config, package versions, git commit `{man['git_sha']}`).
-"""

@@ -126,7 +126,7 @@ class AuxiliaryCorpus(_Section):
 class AuxiliaryConfig(_Section):
     """Intermediate tagger training on extra NER corpora before the domain data.
 
-    Off by default. ``train.tagger.auxiliary_stage`` trains the freshly created token
+    Off by default. ``train.auxiliary.auxiliary_stage`` trains the freshly created token
     classifier on up to ``max_examples`` sentences (sampled with the tagger's seed)
     for ``epochs``, with the tagger's other settings, before the domain data.
     """

@@ -29,7 +29,8 @@ from transformers import (
 )
 
 from train.augment import augment_places, load_places
-from train.config import AuxiliaryConfig, TaggerConfig, TrainConfig
+from train.auxiliary import auxiliary_stage
+from train.config import TaggerConfig, TrainConfig
 from train.dataset import AlignReport, Windows, bio_labels, char_bio, split_tokens, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
 from train.files import atomic_dir
@@ -304,19 +305,6 @@ def entity_report(gold: Sequence[Example], predicted: Sequence[Sequence[Entity]]
 
 
 # --------------------------------------------------------------------------- training
-
-
-def auxiliary_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerConfig):
-    """Intermediate training on auxiliary NER corpora (CLUENER, MSRA, ...) before the domain data.
-
-    Receives the freshly initialized token classifier and returns it trained
-    (train/auxiliary.py); off by default, and then the model comes back untouched.
-    """
-    if not config.enabled:
-        return model
-    from train.auxiliary import auxiliary_stage as run_stage
-
-    return run_stage(model, tokenizer, config, tagger)
 
 
 def _metric_fn(val: Sequence[Example], windows: Windows, codec: LabelCodec, labels: Sequence[str]):

@@ -19,7 +19,7 @@ def intermediate(
     heldout: int = typer.Option(1000, "--heldout", min=0, help="Sentences of the corpora kept out of training to score the model."),
 ) -> None:
     """Train the tagger on label-mapped public NER corpora once; configs/train.yaml starts the domain tagger from it."""
-    from train.auxiliary import train_intermediate
+    from train.intermediate import train_intermediate
     from train.config import load_config
     from train.errors import InputError
     from train.files import check_model_output
