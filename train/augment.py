@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 from train.errors import InputError
-from train.labelstudio import PROJECT_ROOT, Example, Span
+from train.files import PROJECT_ROOT
+from train.labelstudio import Example, Span
 
 # Longest first: 自治县 before 县. A short form (大庆 of 大庆市) exists only where what is left
 # is the place's own name of two or more characters (not 忠 of 忠县, not 宁夏回族 of 宁夏回族自治区).
@@ -58,11 +59,9 @@ def _place(name: str) -> Place:
     return Place(name, None)
 
 
-def load_places(path: str | Path = "labels/places.txt") -> Places:
-    """The place list: one name per line, ``#`` comments; relative paths from the project root too."""
+def load_places(path: str | Path = PROJECT_ROOT / "labels" / "places.txt") -> Places:
+    """The place list: one name per line, ``#`` comments."""
     p = Path(path)
-    if not p.is_absolute() and not p.exists() and (PROJECT_ROOT / p).exists():
-        p = PROJECT_ROOT / p
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
     except OSError as exc:

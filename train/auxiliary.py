@@ -27,7 +27,7 @@ from train.config import AuxiliaryConfig, AuxiliaryCorpus, TaggerConfig
 from train.corpora import Record, mapped_examples, read_corpus_file
 from train.dataset import AlignReport, tagger_dataset, tagger_features
 from train.errors import InputError
-from train.labelstudio import PROJECT_ROOT, Example
+from train.labelstudio import Example
 from train.runtime import trained_model, training_arguments
 
 
@@ -44,11 +44,9 @@ def corpus_files(path: str | Path, key: str = "auxiliary.corpora") -> list[Path]
 
     In a dir, files ``read_corpus_file`` does not know (READMEs, class lists) and test
     splits (``test.jsonl``, ``*.test``) are left out; name a test file to use it.
-    A relative path is taken from the working dir, else from the project root.
+    Config paths arrive absolute (train.config resolves them).
     """
     p = Path(path).expanduser()
-    if not p.is_absolute() and not p.exists() and (PROJECT_ROOT / p).exists():
-        p = PROJECT_ROOT / p
     if p.is_file():
         read_corpus_file(p)  # an unknown format is an InputError naming the file
         return [p]

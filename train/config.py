@@ -2,6 +2,11 @@
 
 Every section forbids unknown keys, so a typo (``learning_rte``) is an error naming the
 key and the file instead of a silently ignored setting.
+
+Paths, one rule: a relative path written in a config file is relative to that file's
+directory (``base_model: ../models/e5`` in configs/train.yaml); a default that the file
+does not set names a file of the project and is relative to the project root. Neither
+depends on the working directory. A ``base_model`` that is no local dir stays a hub id.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from train.errors import InputError
+from train.files import PROJECT_ROOT
 
-DEFAULT_CONFIG = Path("configs/train.yaml")
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "train.yaml"
 
 
 class _Section(BaseModel):
@@ -157,14 +163,18 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def parse_config(data: Any, source: str = "<config>") -> TrainConfig:
-    """Validate a config mapping; the first problem becomes an InputError naming key and file."""
+def parse_config(data: Any, source: str = "<config>", config_dir: Path | None = None) -> TrainConfig:
+    """Validate a config mapping; the first problem becomes an InputError naming key and file.
+
+    Paths come back absolute: relative to ``config_dir`` where the mapping sets them, else
+    to the project root.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise InputError(f"{source}: a config is a mapping of sections (tagger, classifier, split, auxiliary, augment)")
     try:
-        return TrainConfig.model_validate(data)
+        config = TrainConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -174,17 +184,41 @@ def parse_config(data: Any, source: str = "<config>") -> TrainConfig:
             else:
                 problems.append(f"{loc}: {err['msg']}")
         raise InputError(f"{source}: {'; '.join(problems)}") from None
+    return resolve_paths(config, config_dir)
+
+
+def _local(value: str, base: Path, hub_id_ok: bool = False) -> str:
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    if hub_id_ok and not (base / path).exists():
+        return value  # e.g. intfloat/multilingual-e5-small
+    return str((base / path).resolve())
+
+
+def resolve_paths(config: TrainConfig, config_dir: Path | None) -> TrainConfig:
+    """The config with its paths made absolute by the one rule (see the module docstring)."""
+
+    def base(section: BaseModel, key: str) -> Path:
+        return config_dir if config_dir is not None and key in section.model_fields_set else PROJECT_ROOT
+
+    models = {
+        name: section.model_copy(update={"base_model": _local(section.base_model, base(section, "base_model"), hub_id_ok=True)})
+        for name, section in (("tagger", config.tagger), ("classifier", config.classifier))
+    }
+    augment = config.augment.model_copy(update={"places": _local(config.augment.places, base(config.augment, "places"))})
+    corpora = [c.model_copy(update={"path": _local(c.path, config_dir or PROJECT_ROOT)}) for c in config.auxiliary.corpora]
+    auxiliary = config.auxiliary.model_copy(update={"corpora": corpora})
+    return config.model_copy(update={**models, "augment": augment, "auxiliary": auxiliary})
 
 
 def load_config(path: str | Path | None = None) -> TrainConfig:
-    """Read the YAML config; no file at the default path means all defaults."""
-    if path is None:
-        if not DEFAULT_CONFIG.exists():
-            return TrainConfig()
-        path = DEFAULT_CONFIG
-    path = Path(path)
+    """Read a YAML config (default: the project's configs/train.yaml, wherever the command runs)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
@@ -194,4 +228,4 @@ def load_config(path: str | Path | None = None) -> TrainConfig:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark else ""
         raise InputError(f"{path}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), path.resolve().parent)

@@ -16,6 +16,10 @@ from typing import IO, Iterable, Iterator, Sequence
 
 from train.errors import InputError
 
+# The checkout (or installed tree) this package belongs to: the project's own files
+# (configs/, labels/, models/) are found from here, never from the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 
 @contextmanager
 def _writing(path: Path) -> Iterator[None]:

@@ -18,11 +18,11 @@ from typing import Any, Iterable
 from label_studio_sdk.label_interface import LabelInterface
 
 from train.errors import InputError
+from train.files import PROJECT_ROOT
 from train.text import EMPTY_ARTICLE, Paragraph, read_article, split_article
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LABEL_CONFIG = PROJECT_ROOT / "labels" / "label_config.xml"
 SPAN_CONTROL = "label"
 CLASS_CONTROL = "measure"

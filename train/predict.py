@@ -16,7 +16,7 @@ import sys
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from train.errors import InputError
 from train.files import check_output, output_file, expand_paths
@@ -31,6 +31,10 @@ GROUP_PARAGRAPHS = 256  # paragraphs held in memory at once (bounded, whatever t
 _BINARY_PROBE = 4096
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # the models load lazily: torch and transformers only when predicting
+    from train.classifier import Classifier
+    from train.tagger import Entity, Tagger
 
 
 # --------------------------------------------------------------------------- inputs
@@ -148,24 +152,6 @@ def iter_articles(files: Sequence[Path], shard: tuple[int, int] = (1, 1)) -> Ite
 # --------------------------------------------------------------------------- models
 
 
-class _Entity(Protocol):
-    start: int
-    end: int
-    label: str
-    score: float
-
-
-class TaggerLike(Protocol):
-    def predict(self, texts: list[str], batch_size: int = 32) -> list[list[_Entity]]: ...
-
-
-class ClassifierLike(Protocol):
-    classes: Sequence[str]
-    thresholds: Any
-
-    def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, float]]: ...
-
-
 def _manifest_version(model_dir: Path) -> str:
     try:
         version = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8")).get("version")
@@ -178,8 +164,8 @@ def _manifest_version(model_dir: Path) -> str:
 class Models:
     """The trained tagger and classifier of one models dir, and their joint version id."""
 
-    tagger: TaggerLike
-    classifier: ClassifierLike
+    tagger: Tagger
+    classifier: Classifier
     version: str
 
     @classmethod
@@ -226,7 +212,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 def article_record(
     article: Article,
-    entities: Sequence[Sequence[_Entity]],
+    entities: Sequence[Sequence[Entity]],
     probabilities: Sequence[dict[str, float]],
     thresholds: dict[str, float],
     version: str,
@@ -264,9 +250,8 @@ def article_record(
                 "end": offset + end,
                 "score": round(float(e.score), 4),
                 "paragraph": par.index,
-                "orig_start": par.offsets[start],
-                "orig_end": par.offsets[end - 1] + 1,
             }
+            ent["orig_start"], ent["orig_end"] = par.original_span(start, end)
             if e.label in METRIC_LABELS:
                 ent["value"], ent["unit"] = parse_metric(ent["text"], e.label)
             out_entities.append(ent)

@@ -34,10 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from train.corpora import text_units
 from train.errors import InputError
-from train.files import atomic_dir, atomic_write, expand_paths
+from train.files import PROJECT_ROOT, atomic_dir, atomic_write, expand_paths
 from train.runtime import save_fp16, use_bf16
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
 # Files a corpus directory contributes; a file named on the command line is read whatever its name.
 CORPUS_SUFFIXES = (".txt", ".jsonl", ".tsv", ".bio", ".bmes", ".conll", ".dev", ".test", ".train")

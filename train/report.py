@@ -57,6 +57,14 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def project_relative(path: str) -> str:
+    """A path inside the project as relative to its root (model cards name no machine paths); others as given."""
+    try:
+        return str(Path(path).relative_to(PROJECT_ROOT)) if Path(path).is_absolute() else path
+    except ValueError:
+        return path
+
+
 def _base_hash(base_model: str) -> str | None:
     """sha256 of a local base's weights (None for a hub id)."""
     for root in (Path(base_model), PROJECT_ROOT / base_model):
@@ -74,7 +82,7 @@ def manifest(kind: str, model_dir: Path, config: dict[str, Any], data_paths: Seq
         "version": f"{kind}-{now:%Y%m%d}-{short}",
         "kind": kind,
         "created_utc": now.isoformat(timespec="seconds"),
-        "base_model": base_model,
+        "base_model": project_relative(base_model),
         "base_model_sha256": _base_hash(base_model),
         "data": data_hash(data_paths),
         "label_config_sha256": sha256_file(LABEL_CONFIG),

@@ -17,7 +17,6 @@ from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
 from train.config import ModelConfig
 from train.errors import InputError
 from train.files import is_main_process
-from train.labelstudio import PROJECT_ROOT
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -37,10 +36,12 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def resolve_base(name: str) -> str:
-    """A local dir as an absolute path, else the hub id as given (error if neither is usable)."""
+    """A local dir as an absolute path, else the hub id as given (error if neither is usable).
+
+    Config values arrive absolute (train.config); a relative name here is a command-line
+    argument, relative to the working directory like any other.
+    """
     path = Path(name).expanduser()
-    if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
-        path = PROJECT_ROOT / path
     if path.is_dir():
         if not (path / "config.json").exists():
             raise InputError(f"{path}: base model dir has no config.json")

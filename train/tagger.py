@@ -141,7 +141,7 @@ def viterbi(probs: np.ndarray, codec: LabelCodec) -> np.ndarray:
     return path
 
 
-def decode(probs: np.ndarray, offsets: np.ndarray, codec: LabelCodec, decoding: str = "viterbi") -> list[Entity]:
+def decode_entities(probs: np.ndarray, offsets: np.ndarray, codec: LabelCodec, decoding: str = "viterbi") -> list[Entity]:
     """Entities from per-token probabilities (tokens, labels) and their char offsets.
 
     ``viterbi`` (default): the best valid IOB2 path. ``argmax``: each token's most
@@ -266,7 +266,7 @@ class Tagger:
             token_types="token_type_ids" in self.tokenizer.model_input_names,
             cpu_bf16=self.cpu_bf16,
         )
-        return [decode(p, o, self.codec, self.decoding) for o, p in merge_windows(windows, probs, len(texts))]
+        return [decode_entities(p, o, self.codec, self.decoding) for o, p in merge_windows(windows, probs, len(texts))]
 
 
 # --------------------------------------------------------------------------- metrics
@@ -312,7 +312,7 @@ def _metric_fn(val: Sequence[Example], windows: Windows, codec: LabelCodec, labe
         logits = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
         probs = [_softmax(logits[w, : len(windows.input_ids[w])].astype(np.float32)) for w in range(len(windows.input_ids))]
         merged = merge_windows(windows, probs, len(val))
-        rep = entity_report(val, [decode(pr, o, codec) for o, pr in merged], labels)
+        rep = entity_report(val, [decode_entities(pr, o, codec) for o, pr in merged], labels)
         return {
             "precision": rep["micro"]["precision"],
             "recall": rep["micro"]["recall"],

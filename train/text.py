@@ -59,9 +59,8 @@ def _t2s() -> OpenCC:
     return OpenCC("t2s")
 
 
-@dataclass(frozen=True)
-class Normalized:
-    """Normalized text plus, for each of its characters, the index in the original."""
+class _OffsetMap:
+    """Normalized ``text`` with, for each of its characters, ``offsets``: its index in the original."""
 
     text: str
     offsets: tuple[int, ...]
@@ -72,6 +71,14 @@ class Normalized:
             raise ValueError(f"span [{start}, {end}) outside text of length {len(self.text)}")
         return self.offsets[start], self.offsets[end - 1] + 1
 
+
+@dataclass(frozen=True)
+class Normalized(_OffsetMap):
+    """Normalized text plus, for each of its characters, the index in the original."""
+
+    text: str
+    offsets: tuple[int, ...]
+
     def __getitem__(self, item: slice) -> Normalized:
         return Normalized(self.text[item], self.offsets[item])
 
@@ -80,7 +87,7 @@ class Normalized:
 
 
 @dataclass(frozen=True)
-class Paragraph:
+class Paragraph(_OffsetMap):
     """One annotation/prediction unit: a paragraph (or chunk of one) of an article."""
 
     index: int

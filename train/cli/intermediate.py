@@ -8,13 +8,17 @@ from pathlib import Path
 import typer
 
 from train.cli._app import app
+from train.files import PROJECT_ROOT
 
-DEFAULT_CONFIG = Path("configs/intermediate.yaml")
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "intermediate.yaml"
 
 
 @app.command()
 def intermediate(
-    config: Path = typer.Option(DEFAULT_CONFIG, "--config", help="YAML config: tagger (base and settings) and auxiliary (corpora)."),
+    config: Path = typer.Option(
+        DEFAULT_CONFIG, "--config", show_default="the project's configs/intermediate.yaml",
+        help="YAML config: tagger (base and settings) and auxiliary (corpora); relative paths in it are relative to its directory.",
+    ),
     out: Path = typer.Option(Path("models/base-ner"), "--out", help="Model dir to write (replaced whole when done)."),
     heldout: int = typer.Option(1000, "--heldout", min=0, help="Sentences of the corpora kept out of training to score the model."),
 ) -> None:

@@ -72,7 +72,7 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path, log=prin
 
 @app.command()
 def train(
-    config: Path = typer.Option(None, "--config", help="YAML config (default: configs/train.yaml if present)."),
+    config: Path = typer.Option(None, "--config", help="YAML config [default: the project's configs/train.yaml, wherever this runs]; relative paths in it are relative to its own directory."),
     data: list[Path] = typer.Option(None, "--data", help="Label Studio JSON export(s) or dirs of them [default: seeds/annotations]."),
     more: list[Path] = typer.Argument(None, hidden=True, help="More exports after --data (--data A.json B.json)."),
     out: Path = typer.Option(Path("models"), "--out", help="Directory that receives tagger/ and classifier/."),
