@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
-    EarlyStoppingCallback,
     EvalPrediction,
     set_seed,
 )
@@ -25,23 +24,18 @@ from transformers import (
 from train.config import ClassifierConfig, TrainConfig
 from train.dataset import classifier_dataset, multi_hot
 from train.errors import InputError
-from train.files import atomic_dir
 from train.labelstudio import Example, load_schema
-from train.report import CURVES, manifest, model_card, plot_curves, share_permissions, write_json
+from train.modeldir import load_model, write_model
 from train.runtime import (
     OrderedEvalTrainer,
     batched_forward,
+    fine_tune,
     fit_soup,
     from_base,
-    is_main_process,
     load_tokenizer,
-    pick_device,
     remove_work_dir,
     resolve_base,
     soup_summary,
-    trained_model,
-    training_arguments,
-    training_summary,
 )
 
 THRESHOLDS = "thresholds.json"
@@ -128,19 +122,13 @@ class Classifier:
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str | torch.device | None = None, cpu_bf16: bool = False) -> "Classifier":
-        model_dir = Path(model_dir)
-        if not (model_dir / "config.json").exists():
-            raise InputError(f"{model_dir}: not a classifier model dir (no config.json)")
+        model, tokenizer, model_dir = load_model(model_dir, AutoModelForSequenceClassification, "classifier", device)
         thresholds = None
         if (model_dir / THRESHOLDS).exists():
             try:
                 thresholds = json.loads((model_dir / THRESHOLDS).read_text(encoding="utf-8"))
             except json.JSONDecodeError as exc:
                 raise InputError(f"{model_dir / THRESHOLDS}: not JSON ({exc})") from None
-        tokenizer = load_tokenizer(str(model_dir))
-        device = pick_device(device)
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32 if device.type == "cpu" else "auto").to(device)
-        model.eval()
         return cls(model, tokenizer, thresholds, cpu_bf16=cpu_bf16)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, float]]:
@@ -228,20 +216,10 @@ def train_classifier(
             label2id={c: i for i, c in id2label.items()},
             problem_type="multi_label_classification",
         )
-        trainer = WeightedTrainer(
-            model=model,
-            args=training_arguments(member, work, "f1"),
-            data_collator=DataCollatorWithPadding(tokenizer),
-            train_dataset=train_data,
-            eval_dataset=val_data,
-            processing_class=tokenizer,
-            compute_metrics=_compute_metrics,
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
-            head_learning_rate=member.head_learning_rate,
-            pos_weight=pos_weight,
-        )
-        trainer.train()
-        return trained_model(trainer), training_summary(trainer)
+        return fine_tune(
+            member, model, work, tokenizer, DataCollatorWithPadding(tokenizer), train_data, val_data, _compute_metrics,
+            trainer_class=WeightedTrainer, pos_weight=pos_weight,
+        )  # fmt: skip
 
     model, runs = fit_soup(cfg, fit)
     tokenizer.model_max_length = cfg.max_length
@@ -261,25 +239,12 @@ def train_classifier(
         "note": "Thresholds are tuned on the same validation paragraphs these figures come from, so the "
         "figures are optimistic; `validation_at_0.5` in metrics.json gives them at a fixed 0.5.",
     }
-    if is_main_process():
-        with atomic_dir(out_dir / "classifier") as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            write_json(tmp / THRESHOLDS, clf.thresholds)
-            write_json(tmp / "metrics.json", metrics)
-            plot_curves(runs[0]["log_history"], tmp / CURVES)
-            man = manifest("classifier", tmp, config.model_dump(mode="json"), data_paths, cfg.base_model)
-            write_json(tmp / "manifest.json", man)
-            card = model_card(
-                "Talent-measure paragraph classifier",
-                "Multi-label classes " + ", ".join(classes) + " (引才/育才/留才) of a normalized paragraph; "
-                "load with `train.classifier.Classifier.load(dir)`; a class applies at or above its threshold "
-                f"in `{THRESHOLDS}`.",
-                man,
-                metrics,
-                "per_class",
-            )
-            (tmp / "README.md").write_text(card, encoding="utf-8")
-            share_permissions(tmp)
+    what = (
+        "Multi-label classes " + ", ".join(classes) + " (引才/育才/留才) of a normalized paragraph; "
+        "load with `train.classifier.Classifier.load(dir)`; a class applies at or above its threshold "
+        f"in `{THRESHOLDS}`."
+    )
+    card = ("Talent-measure paragraph classifier", what, "per_class")
+    write_model(out_dir, "classifier", model, tokenizer, metrics, config, data_paths, card, extra={THRESHOLDS: clf.thresholds})
     remove_work_dir(work)
     return metrics

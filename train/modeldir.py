@@ -1,4 +1,8 @@
-"""The models dir as a pair: a tagger and a classifier from one training run, swapped in together.
+"""The life of a model dir: written whole, loaded with one check, published as a pair.
+
+:func:`write_model` is how every trained model reaches disk (weights, tokenizer,
+metrics, curves, manifest, card, atomically); :func:`load_model` how it comes back.
+The tagger and the classifier of one training run form a pair:
 
 Layout of ``--out DIR`` (``models/`` by default)::
 
@@ -23,14 +27,65 @@ import secrets
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 from train.errors import InputError
-from train.files import HOST_TAG, is_main_process, owner_pid, remove_leftovers, temp_name
+from train.files import HOST_TAG, atomic_dir, is_main_process, owner_pid, remove_leftovers, temp_name
 
 MODELS = ("tagger", "classifier")
 RUNS = "runs"
 CURRENT = "current"
+
+
+def write_model(
+    out: Path,
+    kind: str,
+    model: Any,
+    tokenizer: Any,
+    metrics: dict[str, Any],
+    config: Any,
+    data_paths: Sequence[str | Path],
+    card: tuple[str, str, str],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``out/kind`` atomically (main process only): weights, tokenizer, ``extra`` JSON files,
+    metrics.json, the training curves, manifest.json and the README card.
+
+    ``card`` is (title, what the model does, the metrics key of its per-label rows);
+    ``config`` the TrainConfig, whose ``kind`` section names the base model.
+    """
+    if not is_main_process():
+        return
+    from train.report import CURVES, manifest, model_card, plot_curves, share_permissions, write_json
+
+    with atomic_dir(out / kind) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for name, obj in (extra or {}).items():
+            write_json(tmp / name, obj)
+        write_json(tmp / "metrics.json", metrics)
+        plot_curves(metrics["training"]["log_history"], tmp / CURVES)
+        man = manifest(kind, tmp, config.model_dump(mode="json"), data_paths, getattr(config, kind).base_model)
+        write_json(tmp / "manifest.json", man)
+        title, what, rows_key = card
+        (tmp / "README.md").write_text(model_card(title, what, man, metrics, rows_key), encoding="utf-8")
+        share_permissions(tmp)
+
+
+def load_model(model_dir: str | Path, auto_class: Any, kind: str, device: Any = None) -> tuple[Any, Any, Path]:
+    """(model in eval mode on ``device``, tokenizer, dir) of a model dir; one InputError line if it is none."""
+    import torch
+
+    from train.runtime import load_tokenizer, pick_device
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise InputError(f"{model_dir}: not a {kind} model dir (no config.json)")
+    tokenizer = load_tokenizer(str(model_dir))
+    device = pick_device(device)
+    model = auto_class.from_pretrained(model_dir, dtype=torch.float32 if device.type == "cpu" else "auto").to(device)
+    model.eval()
+    return model, tokenizer, model_dir
 
 
 def new_run_id() -> str:

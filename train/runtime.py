@@ -259,6 +259,38 @@ def training_summary(trainer: Trainer) -> dict[str, Any]:
     }
 
 
+def fine_tune(
+    member: ModelConfig,
+    model: torch.nn.Module,
+    work: Path,
+    tokenizer: Any,
+    collator: Any,
+    train_dataset: Any,
+    eval_dataset: Any,
+    compute_metrics: Callable[[Any], dict[str, float]],
+    trainer_class: type[OrderedEvalTrainer] = OrderedEvalTrainer,
+    **trainer_kwargs: Any,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """One fine-tuning run of either model: the transformers Trainer, validation F1 each epoch,
+    the best epoch kept, early stopping; returns (trained model, :func:`training_summary`)."""
+    from transformers import EarlyStoppingCallback
+
+    trainer = trainer_class(
+        model=model,
+        args=training_arguments(member, work, "f1"),
+        data_collator=collator,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
+        head_learning_rate=member.head_learning_rate,
+        **trainer_kwargs,
+    )
+    trainer.train()
+    return trained_model(trainer), training_summary(trainer)
+
+
 def soup_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """metrics.json's ``soup`` entry: each averaged copy's seed and best validation F1 (nothing for one copy)."""
     if len(runs) < 2:

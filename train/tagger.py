@@ -23,7 +23,6 @@ from seqeval.scheme import IOB2
 from transformers import (
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
-    EarlyStoppingCallback,
     EvalPrediction,
     set_seed,
 )
@@ -33,23 +32,17 @@ from train.auxiliary import auxiliary_stage
 from train.config import TaggerConfig, TrainConfig
 from train.dataset import AlignReport, Windows, bio_labels, char_bio, split_tokens, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
-from train.files import atomic_dir
 from train.labelstudio import Example, Schema, Span, load_schema
-from train.report import CURVES, manifest, model_card, plot_curves, share_permissions, write_json
+from train.modeldir import load_model, write_model
 from train.runtime import (
-    OrderedEvalTrainer,
     batched_forward,
+    fine_tune,
     fit_soup,
     from_base,
-    is_main_process,
     load_tokenizer,
-    pick_device,
     remove_work_dir,
     resolve_base,
     soup_summary,
-    trained_model,
-    training_arguments,
-    training_summary,
 )
 
 
@@ -238,13 +231,7 @@ class Tagger:
     def load(
         cls, model_dir: str | Path, device: str | torch.device | None = None, decoding: str = "viterbi", cpu_bf16: bool = False
     ) -> "Tagger":
-        model_dir = Path(model_dir)
-        if not (model_dir / "config.json").exists():
-            raise InputError(f"{model_dir}: not a tagger model dir (no config.json)")
-        tokenizer = load_tokenizer(str(model_dir))
-        device = pick_device(device)
-        model = AutoModelForTokenClassification.from_pretrained(model_dir, dtype=torch.float32 if device.type == "cpu" else "auto").to(device)
-        model.eval()
+        model, tokenizer, _ = load_model(model_dir, AutoModelForTokenClassification, "tagger", device)
         return cls(model, tokenizer, decoding=decoding, cpu_bf16=cpu_bf16)
 
     @property
@@ -377,19 +364,11 @@ def train_tagger(
             sizes.update(place_swapped_copies=len(augmented), windows_train=len(windows.input_ids))
         set_seed(member.seed)
         model = auxiliary_stage(token_classifier(base, labels), tokenizer, config.auxiliary, member)
-        trainer = OrderedEvalTrainer(
-            model=model,
-            args=training_arguments(member, work, "f1"),
-            data_collator=DataCollatorForTokenClassification(tokenizer),
-            train_dataset=tagger_dataset(windows, labels_, tokenizer),
-            eval_dataset=tagger_dataset(val_windows, val_labels, tokenizer),
-            processing_class=tokenizer,
-            compute_metrics=_metric_fn(val, val_windows, codec, span_labels),
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
-            head_learning_rate=member.head_learning_rate,
-        )
-        trainer.train()
-        return trained_model(trainer), training_summary(trainer)
+        return fine_tune(
+            member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
+            tagger_dataset(windows, labels_, tokenizer), tagger_dataset(val_windows, val_labels, tokenizer),
+            _metric_fn(val, val_windows, codec, span_labels),
+        )  # fmt: skip
 
     model, runs = fit_soup(cfg, fit)
     model.config.window_stride = cfg.stride
@@ -411,23 +390,10 @@ def train_tagger(
         "note": "Figures: seqeval strict IOB2 over characters of whole validation paragraphs "
         "(windows merged, BIO repaired); a span boundary inside a token counts as an error.",
     }
-    if is_main_process():
-        with atomic_dir(out_dir / "tagger") as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            write_json(tmp / "metrics.json", metrics)
-            plot_curves(runs[0]["log_history"], tmp / CURVES)
-            man = manifest("tagger", tmp, config.model_dump(mode="json"), data_paths, cfg.base_model)
-            write_json(tmp / "manifest.json", man)
-            card = model_card(
-                "Talent-policy token tagger",
-                "Tags entities and metrics (" + ", ".join(span_labels) + ") in normalized Chinese paragraphs; "
-                "load with `train.tagger.Tagger.load(dir)`.",
-                man,
-                metrics,
-                "per_type",
-            )
-            (tmp / "README.md").write_text(card, encoding="utf-8")
-            share_permissions(tmp)
+    what = (
+        "Tags entities and metrics (" + ", ".join(span_labels) + ") in normalized Chinese paragraphs; "
+        "load with `train.tagger.Tagger.load(dir)`."
+    )
+    write_model(out_dir, "tagger", model, tokenizer, metrics, config, data_paths, ("Talent-policy token tagger", what, "per_type"))
     remove_work_dir(work)
     return metrics
