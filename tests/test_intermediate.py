@@ -96,7 +96,7 @@ def test_other_labels_get_a_fresh_head_and_the_classifier_its_own(intermediate):
 def test_the_committed_intermediate_model_is_what_the_intermediate_config_makes():
     """models/base-ner: the 8-layer base after the public NER corpora (no longer make train's default)."""
     inter = load_config(ROOT / "configs" / "intermediate.yaml")
-    assert inter.tagger.base_model == "models/base" and inter.auxiliary.corpora
+    assert inter.tagger.base_model == str(ROOT / "models" / "base") and inter.auxiliary.corpora
     base_ner = ROOT / "models" / "base-ner"
     metrics = json.loads((base_ner / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["command"][:2] == ["talent-tagger", "intermediate"]

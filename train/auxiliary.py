@@ -13,9 +13,9 @@ Trainer in a temporary work dir (removed afterwards) and writes nothing else.
 
 from __future__ import annotations
 
+import logging
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -31,8 +31,11 @@ from train.labelstudio import Example
 from train.runtime import trained_model, training_arguments
 
 
+log = logging.getLogger(__name__)
+
+
 def _log(message: str) -> None:
-    print(f"auxiliary: {message}", file=sys.stderr, flush=True)
+    log.info("auxiliary: %s", message)
 
 
 def _is_test_split(path: Path) -> bool:

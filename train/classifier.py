@@ -35,6 +35,7 @@ from train.runtime import (
     load_tokenizer,
     remove_work_dir,
     resolve_base,
+    soup_stage,
     soup_summary,
 )
 
@@ -218,7 +219,7 @@ def train_classifier(
         )
         return fine_tune(
             member, model, work, tokenizer, DataCollatorWithPadding(tokenizer), train_data, val_data, _compute_metrics,
-            trainer_class=WeightedTrainer, pos_weight=pos_weight,
+            trainer_class=WeightedTrainer, stage=soup_stage("classifier", member, cfg), pos_weight=pos_weight,
         )  # fmt: skip
 
     model, runs = fit_soup(cfg, fit)

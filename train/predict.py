@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from train.errors import InputError
-from train.files import check_output, output_file, expand_paths
+from train.files import PROJECT_ROOT, check_output, expand_paths, output_file
 from train.labelstudio import Span, annotation_results, task_data
 from train.quantities import METRIC_LABELS, parse_metric
 from train.text import EMPTY_ARTICLE, Paragraph, read_article, split_article
@@ -451,7 +451,7 @@ def run_predict(
     inputs: Sequence[str | Path],
     output: str | Path,
     fmt: str | None = None,
-    models_dir: str | Path = "models",
+    models_dir: str | Path = PROJECT_ROOT / "models",
     batch_size: int = 32,
     shard: str | None = None,
     device: str | None = None,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import shutil
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -12,11 +13,14 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import SequentialSampler
-from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
+from transformers import AutoConfig, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from train.config import ModelConfig
 from train.errors import InputError
 from train.files import is_main_process
+
+log = logging.getLogger(__name__)
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -188,7 +192,7 @@ def training_arguments(cfg: ModelConfig, work_dir: Path, metric: str = "f1") -> 
         # Without an accelerator say so: torchrun on CPU then runs data-parallel over gloo.
         use_cpu=not cuda and not torch.backends.mps.is_available(),
         report_to="none",
-        disable_tqdm=not os.isatty(2),
+        disable_tqdm=True,  # StageProgress draws the one bar and the epoch lines
         dataloader_pin_memory=cuda,
     )
 
@@ -259,6 +263,69 @@ def training_summary(trainer: Trainer) -> dict[str, Any]:
     }
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
+
+
+class StageProgress(TrainerCallback):
+    """What a person watching a training stage needs, instead of the Trainer's raw log dicts:
+    a bar with the time left (on a terminal), and one line per epoch with the training loss
+    and the validation figures, ending with the time left (also in the log file and when
+    stderr is not a terminal)."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.bar: Any = None
+        self.losses: list[float] = []  # logged training losses since the last evaluation
+        self.best: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        from tqdm.auto import tqdm
+
+        self.started = time.monotonic()
+        show = sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+        self.bar = tqdm(total=state.max_steps, desc=self.stage, unit="step", file=sys.stderr, leave=False, disable=not show)
+        log.info("%s: %d steps, %g epochs", self.stage, state.max_steps, args.num_train_epochs)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not state.is_world_process_zero or not metrics:
+            return
+        f1 = metrics.get("eval_f1")
+        best = f1 is not None and (self.best is None or f1 > self.best)
+        self.best = f1 if best else self.best
+        elapsed = time.monotonic() - self.started
+        left = elapsed * (state.max_steps - state.global_step) / max(state.global_step, 1)
+        figures = "  ".join(
+            f"{name} {metrics[key]:.3f}"
+            for name, key in (("val loss", "eval_loss"), ("P", "eval_precision"), ("R", "eval_recall"), ("F1", "eval_f1"))
+            if key in metrics
+        )
+        loss = f"train loss {sum(self.losses) / len(self.losses):.3f}  " if self.losses else ""
+        self.losses = []
+        log.info(
+            "%s: epoch %g/%g  %s%s%s  [%s, ~%s left]",
+            self.stage, round(state.epoch or 0, 2), args.num_train_epochs, loss, figures, "  best" if best else "", _clock(elapsed), _clock(left),
+        )  # fmt: skip
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if state.is_world_process_zero:
+            log.info("%s: done in %s", self.stage, _clock(time.monotonic() - self.started))
+
+
 def fine_tune(
     member: ModelConfig,
     model: torch.nn.Module,
@@ -269,6 +336,7 @@ def fine_tune(
     eval_dataset: Any,
     compute_metrics: Callable[[Any], dict[str, float]],
     trainer_class: type[OrderedEvalTrainer] = OrderedEvalTrainer,
+    stage: str = "training",
     **trainer_kwargs: Any,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """One fine-tuning run of either model: the transformers Trainer, validation F1 each epoch,
@@ -287,8 +355,16 @@ def fine_tune(
         head_learning_rate=member.head_learning_rate,
         **trainer_kwargs,
     )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StageProgress(stage))
     trainer.train()
     return trained_model(trainer), training_summary(trainer)
+
+
+def soup_stage(kind: str, member: ModelConfig, cfg: ModelConfig) -> str:
+    """The stage's name in progress lines: ``tagger``, or ``tagger copy 2/3`` in a soup."""
+    return kind if cfg.soup == 1 else f"{kind} copy {member.seed - cfg.seed + 1}/{cfg.soup}"
 
 
 def soup_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -314,7 +390,7 @@ def fit_soup(cfg: ModelConfig, fit: Callable[[ModelConfig], tuple[torch.nn.Modul
     for i in range(cfg.soup):
         member = cfg.model_copy(update={"seed": cfg.seed + i})
         if cfg.soup > 1 and is_main_process():
-            print(f"soup: copy {i + 1} of {cfg.soup} (seed {member.seed})", file=sys.stderr, flush=True)
+            log.info("soup: copy %d of %d (seed %d)", i + 1, cfg.soup, member.seed)
         model, summary = fit(member)
         summaries.append({"seed": member.seed, **summary})
         if cfg.soup > 1:

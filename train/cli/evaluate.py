@@ -13,7 +13,7 @@ from rich.table import Table
 from train.cli._app import app
 from train.cli.train import export_paths, skipped_line
 from train.errors import InputError
-from train.files import check_output, output_file
+from train.files import PROJECT_ROOT, check_output, output_file
 from train.labelstudio import Example, read_exports
 
 
@@ -62,7 +62,7 @@ def scores_table(title: str, rows: dict[str, dict[str, Any]], micro: dict[str, A
 def evaluate(
     data: list[Path] = typer.Option(..., "--data", help="Gold Label Studio JSON export(s) or dirs of them."),
     more: list[Path] = typer.Argument(None, hidden=True, help="More exports after --data (--data A.json B.json)."),
-    models: Path = typer.Option(Path("models"), "--models", help="Directory holding tagger/ and classifier/."),
+    models: Path = typer.Option(PROJECT_ROOT / "models", "--models", show_default="the project's models/", help="Directory holding tagger/ and classifier/."),
     output: Path = typer.Option(None, "-o", "--output", help="Write the report as JSON here (- for stdout; the tables then go to stderr)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
 ) -> None:

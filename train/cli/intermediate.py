@@ -19,7 +19,7 @@ def intermediate(
         DEFAULT_CONFIG, "--config", show_default="the project's configs/intermediate.yaml",
         help="YAML config: tagger (base and settings) and auxiliary (corpora); relative paths in it are relative to its directory.",
     ),
-    out: Path = typer.Option(Path("models/base-ner"), "--out", help="Model dir to write (replaced whole when done)."),
+    out: Path = typer.Option(PROJECT_ROOT / "models" / "base-ner", "--out", show_default="the project's models/base-ner", help="Model dir to write (replaced whole when done)."),
     heldout: int = typer.Option(1000, "--heldout", min=0, help="Sentences of the corpora kept out of training to score the model."),
 ) -> None:
     """Train the tagger on label-mapped public NER corpora once; configs/train.yaml starts the domain tagger from it."""

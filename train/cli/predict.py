@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from train.cli._app import app
+from train.files import PROJECT_ROOT
 from train.predict import FORMATS, run_predict
 
 
@@ -21,7 +22,7 @@ def predict(
         "--format",
         help=f"One of {', '.join(FORMATS)}. Default: csv for *.csv, labelstudio for *.json, else jsonl.",
     ),
-    models: Path = typer.Option(Path("models"), "--models", help="Directory holding tagger/ and classifier/."),
+    models: Path = typer.Option(PROJECT_ROOT / "models", "--models", show_default="the project's models/", help="Directory holding tagger/ and classifier/."),
     batch_size: int = typer.Option(32, "--batch-size", help="Paragraphs per model batch."),
     shard: str = typer.Option(
         None,

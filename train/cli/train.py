@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import os
+import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import typer
 
 from train.cli._app import app
 from train.config import TrainConfig, load_config
 from train.errors import InputError
-from train.files import check_output, expand_paths
+from train.files import PROJECT_ROOT, check_output, expand_paths, is_main_process
 from train.labelstudio import ExportData, read_exports
 from train.modeldir import staged_pair
 
-DEFAULT_DATA = Path("seeds/annotations")
+DEFAULT_DATA = PROJECT_ROOT / "seeds" / "annotations"
+
+log = logging.getLogger(__name__)
 
 
 def export_paths(data: Sequence[Path] | None, default: Path | None = DEFAULT_DATA) -> list[Path]:
@@ -34,14 +37,19 @@ def skipped_line(data: ExportData) -> str:
     return f"skipped {sum(data.skipped.values())} tasks ({parts})"
 
 
-def train_models(config: TrainConfig, paths: Sequence[Path], out: Path, log=print) -> dict[str, Any]:
-    """Read the exports, split by article, train the tagger then the classifier, publish them as ``out``'s pair."""
+def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[str, Any]:
+    """Read the exports, split by article, train the tagger then the classifier, publish them as ``out``'s pair.
+
+    Progress goes to the ``train`` loggers (stderr, see train/cli/_app.py) and, for the
+    record, to ``train.log`` in the run's dir.
+    """
     from train.classifier import train_classifier
     from train.dataset import split_by_article
     from train.tagger import train_tagger
 
     data = read_exports(paths)
-    log(f"{len(data.examples)} annotated paragraphs from {len(paths)} export(s); {skipped_line(data)}")
+    said = [f"{len(data.examples)} annotated paragraphs from {len(paths)} export(s); {skipped_line(data)}"]
+    log.info(said[0])
     if not data.examples:
         raise InputError(f"{', '.join(map(str, paths))}: no annotated tasks to train on")
     train, val = split_by_article(data.examples, config.split.eval_fraction, config.split.seed)
@@ -54,34 +62,72 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path, log=prin
         "validation_articles": len({ex.article_id for ex in val}),
         "validation_article_ids": sorted({ex.article_id for ex in val}),
     }
-    log(
+    said.append(
         f"split by article: {info['train_articles']} articles / {len(train)} paragraphs for training, "
         f"{info['validation_articles']} / {len(val)} for validation"
     )
-    with staged_pair(out) as (stage, run):  # both models, or neither: see train/modeldir.py
+    log.info(said[1])
+    with staged_pair(out) as (stage, run), log_file(stage / "train.log", said):  # both models, or neither: train/modeldir.py
         tagger = train_tagger(train, val, config, stage, paths, info)
-        log(f"tagger: {tagger['alignment']['summary']}")
-        log(f"tagger: validation micro F1 {tagger['validation']['micro']['f1']:.3f}, macro F1 {tagger['validation']['macro']['f1']:.3f}")
+        log.info("tagger: %s", tagger["alignment"]["summary"])
+        log.info("tagger: validation micro F1 %.3f, macro F1 %.3f", tagger["validation"]["micro"]["f1"], tagger["validation"]["macro"]["f1"])
         classifier = train_classifier(train, val, config, stage, paths, info)
-        log(
-            f"classifier: validation micro F1 {classifier['validation']['micro']['f1']:.3f}, "
-            f"macro F1 {classifier['validation']['macro']['f1']:.3f}"
+        log.info(
+            "classifier: validation micro F1 %.3f, macro F1 %.3f", classifier["validation"]["micro"]["f1"], classifier["validation"]["macro"]["f1"]
         )
     return {"tagger": tagger, "classifier": classifier, "run": run}
+
+
+@contextmanager
+def log_file(path: Path, said: Sequence[str] = ()) -> Iterator[None]:
+    """Everything the ``train`` loggers say, also written to ``path`` with times (main process only);
+    ``said``: what was said before the file could exist, written first."""
+    if not is_main_process():
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for line in said:
+        handler.handle(logging.LogRecord(log.name, logging.INFO, __file__, 0, line, None, None))
+    logger = logging.getLogger("train")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def quiet_libraries() -> None:
+    """Silence what a user cannot act on: the libraries' load and save bars and their advice to developers."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(torch|transformers|accelerate)\.")
 
 
 @app.command()
 def train(
     config: Path = typer.Option(None, "--config", help="YAML config [default: the project's configs/train.yaml, wherever this runs]; relative paths in it are relative to its own directory."),
-    data: list[Path] = typer.Option(None, "--data", help="Label Studio JSON export(s) or dirs of them [default: seeds/annotations]."),
+    data: list[Path] = typer.Option(None, "--data", help="Label Studio JSON export(s) or dirs of them [default: the project's seeds/annotations/]."),
     more: list[Path] = typer.Argument(None, hidden=True, help="More exports after --data (--data A.json B.json)."),
-    out: Path = typer.Option(Path("models"), "--out", help="Directory that receives tagger/ and classifier/."),
+    out: Path = typer.Option(PROJECT_ROOT / "models", "--out", show_default="the project's models/", help="Directory that receives tagger/ and classifier/."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors (no progress bar, no epoch lines)."),
 ) -> None:
-    """Train the token tagger and the paragraph classifier from Label Studio exports."""
+    """Train the token tagger and the paragraph classifier from Label Studio exports.
+
+    One line per stage and per epoch (validation figures, time left), a progress bar on a
+    terminal; the same lines, with times, in train.log beside the models.
+    """
+    if quiet or not is_main_process():  # under torchrun only rank 0 talks
+        logging.getLogger("train").setLevel(logging.WARNING)
+    quiet_libraries()
     cfg = load_config(config)
     paths = export_paths([*(data or []), *(more or [])])
     check_output(out, directory=True)  # now, not after the tagger has trained
-    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 talks
-    log = (lambda msg: typer.echo(msg, err=True)) if main else (lambda msg: None)
-    result = train_models(cfg, paths, out, log=log)
-    log(f"wrote {out / 'tagger'} and {out / 'classifier'} (run {result['run']}, {out / 'current'})")
+    result = train_models(cfg, paths, out)
+    log.info("wrote %s and %s (run %s, %s)", out / "tagger", out / "classifier", result["run"], out / "current")
