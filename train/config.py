@@ -159,8 +159,37 @@ class TrainConfig(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
+def read_yaml(path: Path) -> Any:
+    """A config file's YAML; one InputError line naming the file (and line) when it cannot be read."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def validate(schema: type[BaseModel], data: Any, source: str, sections: str) -> Any:
+    """``data`` as ``schema``; every problem named by its key, in one InputError line naming ``source``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: a config is a mapping of sections ({sections})")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"unknown key '{loc}'" if err["type"] == "extra_forbidden" else f"{loc}: {err['msg']}")
+        raise InputError(f"{source}: {'; '.join(problems)}") from None
 
 
 def parse_config(data: Any, source: str = "<config>", config_dir: Path | None = None) -> TrainConfig:
@@ -169,21 +198,7 @@ def parse_config(data: Any, source: str = "<config>", config_dir: Path | None = 
     Paths come back absolute: relative to ``config_dir`` where the mapping sets them, else
     to the project root.
     """
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(f"{source}: a config is a mapping of sections (tagger, classifier, split, auxiliary, augment)")
-    try:
-        config = TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _where(err["loc"])
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown key '{loc}'")
-            else:
-                problems.append(f"{loc}: {err['msg']}")
-        raise InputError(f"{source}: {'; '.join(problems)}") from None
+    config = validate(TrainConfig, data, source, "tagger, classifier, split, auxiliary, augment")
     return resolve_paths(config, config_dir)
 
 
@@ -215,17 +230,4 @@ def resolve_paths(config: TrainConfig, config_dir: Path | None) -> TrainConfig:
 def load_config(path: str | Path | None = None) -> TrainConfig:
     """Read a YAML config (default: the project's configs/train.yaml, wherever the command runs)."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {line}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark else ""
-        raise InputError(f"{path}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_config(data, str(path), path.resolve().parent)
+    return parse_config(read_yaml(path), str(path), path.resolve().parent)

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from train.corpora import text_units
 from train.errors import InputError
 from train.files import PROJECT_ROOT, atomic_dir, atomic_write, expand_paths
+from train.report import git_sha
 from train.runtime import save_fp16, use_bf16
 
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
@@ -98,30 +98,10 @@ class PretrainConfig(_Section):
 
 def load_config(path: str | Path | None = None) -> tuple[PretrainConfig, Path]:
     """Read and validate the YAML config; returns it with the path it came from."""
+    from train.config import read_yaml, validate
+
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read config ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {line}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}:" if mark else ""
-        raise InputError(f"{path}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a pretrain config is a mapping (vocab, max_length, model, train)")
-    try:
-        cfg = PretrainConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"unknown key '{loc}'" if err["type"] == "extra_forbidden" else f"{loc}: {err['msg']}")
-        raise InputError(f"{path}: {'; '.join(problems)}") from None
+    cfg = validate(PretrainConfig, read_yaml(path), str(path), "vocab, max_length, model, train")
     if cfg.model.hidden_size % cfg.model.num_attention_heads:
         raise InputError(
             f"{path}: model.hidden_size ({cfg.model.hidden_size}) must be a multiple of "
@@ -428,17 +408,6 @@ def _device_name() -> str:
     return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def _git_sha() -> str | None:
-    head = PROJECT_ROOT / ".git" / "HEAD"
-    try:
-        ref = head.read_text().strip()
-        if ref.startswith("ref: "):
-            return (PROJECT_ROOT / ".git" / ref[5:]).read_text().strip()
-        return ref
-    except OSError:
-        return None
-
-
 @dataclass
 class PretrainResult:
     out: Path
@@ -663,7 +632,7 @@ def pretrain(
             "transformers": __import__("transformers").__version__,
             "python": platform.python_version(),
         },
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),  # the same provenance as every model dir (train.report)
     }
 
     with atomic_dir(out) as tmp:

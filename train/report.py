@@ -11,7 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from train.labelstudio import LABEL_CONFIG, PROJECT_ROOT
+from train.files import PROJECT_ROOT
+from train.labelstudio import LABEL_CONFIG
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers", "seqeval", "numpy", "talent-policy-tagger")
 CURVES = "training_curves.png"
