@@ -149,10 +149,6 @@ class Classifier:
         )
         return [{c: round(float(v), 4) for c, v in zip(self.classes, p)} for p in probs]
 
-    def labels(self, probs: dict[str, float]) -> list[str]:
-        """The classes at or above their threshold."""
-        return [c for c in self.classes if probs[c] >= self.thresholds[c]]
-
 
 def evaluate_classifier(clf: Classifier, examples: Sequence[Example], batch_size: int = 32, thresholds: np.ndarray | None = None) -> dict[str, Any]:
     """class_report of a classifier on gold examples (its own thresholds unless given)."""
