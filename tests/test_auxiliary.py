@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 
 import pytest
@@ -111,7 +112,7 @@ def test_stage_trains_the_tagger_on_cluener_and_leaves_no_files(tiny_base, tmp_p
     assert list(tmp_path.iterdir()) == []  # the work dir is gone
 
 
-def test_train_tagger_runs_the_stage_and_writes_only_the_tagger_dir(tiny_base, tmp_path, capfd):
+def test_train_tagger_runs_the_stage_and_writes_only_the_tagger_dir(tiny_base, tmp_path, caplog):
     from fixtures_models import TINY_TRAIN_YAML, slice_exports
     from train.dataset import split_by_article
     from train.labelstudio import read_exports
@@ -124,8 +125,9 @@ def test_train_tagger_runs_the_stage_and_writes_only_the_tagger_dir(tiny_base, t
     train, val = split_by_article(read_exports([data]).examples, 0.5, 13)
     out = tmp_path / "models"
     info = {"train_examples": len(train), "validation_examples": len(val), "train_articles": 1, "validation_articles": 1}
+    caplog.set_level(logging.INFO, logger="train")
     train_tagger(train, val, config, out, [data], info)
-    assert "auxiliary: 50 sentences" in capfd.readouterr().err
+    assert "auxiliary: 50 sentences" in caplog.text and "tagger: epoch 1/1" in caplog.text
     assert sorted(p.name for p in out.iterdir()) == ["tagger"]
     manifest = json.loads((out / "tagger" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["config"]["auxiliary"]["enabled"] is True

@@ -22,13 +22,14 @@ from collections import Counter
 from pathlib import Path
 
 from transformers import DataCollatorForTokenClassification, Trainer
+from transformers.trainer_callback import PrinterCallback
 
 from train.config import AuxiliaryConfig, AuxiliaryCorpus, TaggerConfig
 from train.corpora import Record, mapped_examples, read_corpus_file
 from train.dataset import AlignReport, tagger_dataset, tagger_features
 from train.errors import InputError
 from train.labelstudio import Example
-from train.runtime import trained_model, training_arguments
+from train.runtime import StageProgress, trained_model, training_arguments
 
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,8 @@ def run_stage(model, tokenizer, config: AuxiliaryConfig, tagger: TaggerConfig, h
             train_dataset=tagger_dataset(windows, token_labels, tokenizer),
             processing_class=tokenizer,
         )
+        trainer.remove_callback(PrinterCallback)  # one line per epoch from StageProgress, not raw log dicts
+        trainer.add_callback(StageProgress("auxiliary"))
         result = trainer.train()
     finally:
         shutil.rmtree(work, ignore_errors=True)
