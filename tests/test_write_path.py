@@ -84,6 +84,21 @@ def test_a_fifo_output_is_streamed_to_and_stays_a_fifo(tmp_path):
     assert fifo.is_fifo() and _hidden(tmp_path) == []
 
 
+def test_a_link_to_a_fifo_is_streamed_through_like_dev_stdout_to_a_pipe(tmp_path):
+    """/dev/stdout is a link to the process's pipe or terminal: write into it, replace nothing."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "stdout"
+    link.symlink_to(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text(encoding="utf-8")))
+    reader.start()
+    with output_file(link) as fh:
+        fh.write("through\n")
+    reader.join(timeout=10)
+    assert got == ["through\n"] and link.is_symlink() and fifo.is_fifo() and _hidden(tmp_path) == []
+
+
 def test_a_dead_writers_temp_file_is_removed_and_a_live_ones_kept(tmp_path):
     out = tmp_path / "out.jsonl"
     dead = tmp_path / f".out.jsonl.{_dead_pid()}.{HOST_TAG}0a1b2c3d.tmp"

@@ -8,6 +8,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -52,8 +53,16 @@ STDOUT = "-"
 
 
 def _is_stream(path: Path) -> bool:
-    """A device, FIFO or socket: written to as it is, never replaced by a file."""
-    return path.exists() and not path.is_file() and not path.is_dir()
+    """A device, FIFO or socket, also behind a link (``/dev/stdout`` -> a pipe or tty): written to
+    as it is, never replaced by a file. Anything under /dev or /proc counts too: ``/dev/stdout``
+    redirected to a file must write into that open file, not rename a new one over it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return True
+    return str(path).startswith(("/dev/", "/proc/"))
 
 
 def _target(path: Path) -> Path:
@@ -74,11 +83,11 @@ def check_output(path: str | Path, *, directory: bool = False, inputs: Iterable[
     path = Path(path)
     if not directory and str(path) == STDOUT:
         return path
-    target = _target(path)
-    if not directory and _is_stream(target):
-        if not os.access(target, os.W_OK):
+    if not directory and _is_stream(path):
+        if not os.access(path, os.W_OK):
             raise InputError(f"{path}: not writable")
         return path
+    target = _target(path)
     parent = target.parent
     if not parent.exists():
         raise InputError(f"{path}: directory {parent} does not exist")
@@ -194,14 +203,13 @@ def output_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         yield stream
         stream.flush()
         return
-    target = _target(path)
-    if _is_stream(target):
+    if _is_stream(path):
         with _writing(path):
-            fh = open(target, mode, encoding=None if binary else encoding)
+            fh = open(path, mode, encoding=None if binary else encoding)
         with fh:
             yield fh
         return
-    with atomic_write(target, mode, encoding) as fh:
+    with atomic_write(_target(path), mode, encoding) as fh:
         yield fh
 
 
