@@ -89,6 +89,8 @@ def test_paths_in_a_config_are_relative_to_its_directory_not_the_working_one(tmp
     cfg = load_config(path)
     assert cfg.tagger.base_model == str(tmp_path / "bases" / "mine")
     assert cfg.classifier.base_model == "intfloat/multilingual-e5-small"  # no such dir: a hub id
+    path.write_text("tagger:\n  base_model: ../not/built/yet\n", encoding="utf-8")
+    assert load_config(path).tagger.base_model == str(tmp_path / "not" / "built" / "yet")  # a path's shape: still a path
     assert cfg.augment.places == str(tmp_path / "my_places.txt")
     path.write_text("tagger:\n  epochs: 1\n", encoding="utf-8")  # keys it does not set: the project's files
     cfg = load_config(path)

@@ -11,6 +11,7 @@ depends on the working directory. A ``base_model`` that is no local dir stays a 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -206,8 +207,8 @@ def _local(value: str, base: Path, hub_id_ok: bool = False) -> str:
     path = Path(value).expanduser()
     if path.is_absolute():
         return str(path)
-    if hub_id_ok and not (base / path).exists():
-        return value  # e.g. intfloat/multilingual-e5-small
+    if hub_id_ok and not (base / path).exists() and re.fullmatch(r"[\w-][\w.-]*(/[\w.-]+)?", value):
+        return value  # no such dir, and it has a hub id's shape: e.g. intfloat/multilingual-e5-small
     return str((base / path).resolve())
 
 
