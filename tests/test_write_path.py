@@ -71,16 +71,21 @@ def test_a_symlink_output_is_written_through_to_its_target(tmp_path):
     assert dangling.is_symlink() and (tmp_path / "data" / "not-yet.jsonl").read_text(encoding="utf-8") == "created\n"
 
 
-def test_a_fifo_output_is_streamed_to_and_stays_a_fifo(tmp_path):
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
+def _write_read(fifo: Path, output: Path, text: str) -> str:
+    """Write ``text`` to ``output`` with output_file while a thread reads ``fifo``; what it read."""
     got: list[str] = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_text(encoding="utf-8")))
     reader.start()
-    with output_file(fifo) as fh:
-        fh.write("line 1\nline 2\n")
+    with output_file(output) as fh:
+        fh.write(text)
     reader.join(timeout=10)
-    assert got == ["line 1\nline 2\n"]
+    return "".join(got)
+
+
+def test_a_fifo_output_is_streamed_to_and_stays_a_fifo(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert _write_read(fifo, fifo, "line 1\nline 2\n") == "line 1\nline 2\n"
     assert fifo.is_fifo() and _hidden(tmp_path) == []
 
 
@@ -90,13 +95,8 @@ def test_a_link_to_a_fifo_is_streamed_through_like_dev_stdout_to_a_pipe(tmp_path
     os.mkfifo(fifo)
     link = tmp_path / "stdout"
     link.symlink_to(fifo)
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_text(encoding="utf-8")))
-    reader.start()
-    with output_file(link) as fh:
-        fh.write("through\n")
-    reader.join(timeout=10)
-    assert got == ["through\n"] and link.is_symlink() and fifo.is_fifo() and _hidden(tmp_path) == []
+    assert _write_read(fifo, link, "through\n") == "through\n"
+    assert link.is_symlink() and fifo.is_fifo() and _hidden(tmp_path) == []
 
 
 def test_a_dead_writers_temp_file_is_removed_and_a_live_ones_kept(tmp_path):

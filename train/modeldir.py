@@ -120,10 +120,10 @@ def _adopt_legacy_pair(out: Path, run: str) -> None:
 
 
 def _stamp_run(model_dir: Path, run: str) -> None:
+    from train.report import write_json
+
     path = model_dir / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["run"] = run
-    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_json(path, {**json.loads(path.read_text(encoding="utf-8")), "run": run})
 
 
 def publish(stage: Path, out: Path, run: str) -> Path:
