@@ -27,6 +27,7 @@ from train.config import TrainConfig  # noqa: E402
 from train.corpora import LABEL_MAPS, mapped_examples, read_cluener, to_labelstudio_export  # noqa: E402
 from train.labelstudio import load_schema, read_export  # noqa: E402
 from train.runtime import resolve_base  # noqa: E402
+from train.dataset import TrainingData  # noqa: E402
 from train.tagger import Tagger, entity_report, train_tagger  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "cluener2020"
@@ -114,7 +115,7 @@ def main() -> None:
             "validation_examples": len(dev),
             "validation_articles": len(dev),
         }
-        metrics = train_tagger(train, dev, config, BUILD / f"model-{init}", [train_path], info, schema)
+        metrics = train_tagger(TrainingData(train, dev, [train_path], info), config, BUILD / f"model-{init}", schema)
         # the same model with per-token argmax labels (what transformers' pipeline does)
         argmax = Tagger.load(BUILD / f"model-{init}" / "tagger", decoding="argmax")
         argmax_report = entity_report(dev, argmax.predict([ex.text for ex in dev], 128), argmax.labels)

@@ -114,7 +114,7 @@ def test_stage_trains_the_tagger_on_cluener_and_leaves_no_files(tiny_base, tmp_p
 
 def test_train_tagger_runs_the_stage_and_writes_only_the_tagger_dir(tiny_base, tmp_path, caplog):
     from fixtures_models import TINY_TRAIN_YAML, slice_exports
-    from train.dataset import split_by_article
+    from train.dataset import training_data
     from train.labelstudio import read_exports
     from train.tagger import train_tagger
 
@@ -122,11 +122,10 @@ def test_train_tagger_runs_the_stage_and_writes_only_the_tagger_dir(tiny_base, t
     text = TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1")
     text += f"auxiliary:\n  enabled: true\n  max_examples: 50\n  corpora:\n    - {{path: {CLUENER / 'dev.jsonl'}, format: cluener}}\n"
     config = parse_config(yaml.safe_load(text))
-    train, val = split_by_article(read_exports([data]).examples, 0.5, 13)
+    split = training_data(read_exports([data]).examples, [data], 0.5, 13)
     out = tmp_path / "models"
-    info = {"train_examples": len(train), "validation_examples": len(val), "train_articles": 1, "validation_articles": 1}
     caplog.set_level(logging.INFO, logger="train")
-    train_tagger(train, val, config, out, [data], info)
+    train_tagger(split, config, out)
     assert "auxiliary: 50 sentences" in caplog.text and "tagger: epoch 1/1" in caplog.text
     assert sorted(p.name for p in out.iterdir()) == ["tagger"]
     manifest = json.loads((out / "tagger" / "manifest.json").read_text(encoding="utf-8"))

@@ -9,23 +9,26 @@ from hypothesis import strategies as st
 
 from train.dataset import Windows, bio_labels
 from train.labelstudio import Example, Span
-from train.tagger import Entity, LabelCodec, decode_entities, entity_report, merge_windows, repair_bio, viterbi
+from train.tagger import Entity, LabelCodec, decode_entities, entity_report, merge_windows, viterbi
 
 LABELS = bio_labels()
 
 
 @pytest.mark.parametrize(
-    "tags, repaired",
+    "tags, entities",
     [
-        (["O", "I-LOC", "I-LOC", "O"], ["O", "B-LOC", "I-LOC", "O"]),  # I after O starts an entity
-        (["B-ORG", "I-LOC", "I-LOC"], ["B-ORG", "B-LOC", "I-LOC"]),  # I of another type starts a new one
-        (["I-PER"], ["B-PER"]),  # at the very start
-        (["B-PER", "B-PER", "I-PER"], ["B-PER", "B-PER", "I-PER"]),  # valid sequences stay as they are
-        (["B-MONEY", "I-MONEY", "O", "I-MONEY"], ["B-MONEY", "I-MONEY", "O", "B-MONEY"]),
+        (["O", "I-LOC", "I-LOC", "O"], [(1, 3, "LOC")]),  # I after O starts an entity
+        (["B-ORG", "I-LOC", "I-LOC"], [(0, 1, "ORG"), (1, 3, "LOC")]),  # I of another type starts a new one
+        (["I-PER"], [(0, 1, "PER")]),  # at the very start
+        (["B-PER", "B-PER", "I-PER"], [(0, 1, "PER"), (1, 3, "PER")]),  # valid sequences stay as they are
+        (["B-MONEY", "I-MONEY", "O", "I-MONEY"], [(0, 2, "MONEY"), (3, 4, "MONEY")]),
     ],
 )
-def test_repair_bio(tags, repaired):
-    assert repair_bio(tags) == repaired
+def test_argmax_decoding_repairs_broken_bio_as_the_pipeline_does(tags, entities):
+    codec = LabelCodec(dict(enumerate(LABELS)))
+    offsets = np.array([[i, i + 1] for i in range(len(tags))])
+    got = decode_entities(_probs(tags, LABELS), offsets, codec, "argmax")
+    assert [(e.start, e.end, e.label) for e in got] == entities
 
 
 def _probs(tags: list[str], labels: list[str], p: float = 0.9) -> np.ndarray:

@@ -105,3 +105,46 @@ def test_train_without_config_reads_the_projects_file_from_any_directory(tmp_pat
     assert load_config() == load_config(ROOT / "configs" / "train.yaml")
     with pytest.raises(InputError, match=r"missing\.yaml: no such config file"):
         load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "name, hub_id",
+    [
+        ("intfloat/multilingual-e5-small", True),
+        ("bert-base-chinese", True),
+        ("models/e5", False),  # this project's own dir, not built yet: an error, never a download
+        ("../models/e5", False),
+        ("./mine", False),
+        ("/abs/mine", False),
+        ("~/mine", False),
+        ("a/b/c", False),
+    ],
+)
+def test_one_rule_tells_a_hub_id_from_a_missing_dir_in_configs_and_on_the_command_line(name, hub_id, tmp_path, monkeypatch):
+    from train.config import is_hub_id
+    from train.runtime import resolve_base
+
+    monkeypatch.chdir(tmp_path)
+    assert is_hub_id(name) is hub_id
+    if hub_id:
+        assert resolve_base(name) == name
+    else:
+        with pytest.raises(InputError, match="base model dir not found"):
+            resolve_base(name)
+
+
+def test_pretrain_vocab_follows_the_same_path_rule(tmp_path, monkeypatch):
+    from train.config import PRETRAIN_CONFIG, load_pretrain_config
+
+    monkeypatch.chdir(tmp_path)
+    default = Path(load_pretrain_config().vocab)
+    assert default.is_absolute() and default == Path(load_pretrain_config(PRETRAIN_CONFIG).vocab)
+    path = tmp_path / "conf" / "p.yaml"
+    path.parent.mkdir()
+    path.write_text("vocab: ../v/vocab.txt\n", encoding="utf-8")
+    assert load_pretrain_config(path).vocab == str(tmp_path / "v" / "vocab.txt")  # beside the file, not the cwd
+    path.write_text("max_length: 64\n", encoding="utf-8")
+    assert load_pretrain_config(path).vocab == str(default)  # not set: the project's default
+    path.write_text("model:\n  hidden_size: 100\n  num_attention_heads: 3\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"p\.yaml: model: .*hidden_size \(100\) must be a multiple of num_attention_heads \(3\)"):
+        load_pretrain_config(path)

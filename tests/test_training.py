@@ -176,7 +176,7 @@ def test_a_soup_is_the_mean_of_its_copies_trained_alone(tiny_base, tmp_path, kin
     from fixtures_models import TINY_TRAIN_YAML, slice_exports
     from train.config import load_config
     from train.classifier import train_classifier
-    from train.dataset import split_by_article
+    from train.dataset import training_data
     from train.tagger import train_tagger
 
     data = slice_exports(tmp_path / "slice.json", articles=4)
@@ -186,16 +186,12 @@ def test_a_soup_is_the_mean_of_its_copies_trained_alone(tiny_base, tmp_path, kin
     text = TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1").replace("epochs: 2", "epochs: 1")
     config.write_text(text + "augment:\n  place_copies: 1\n", encoding="utf-8")
     base_cfg = load_config(config)
-    train, val = split_by_article(examples, base_cfg.split.eval_fraction, base_cfg.split.seed)
-    info = {
-        "train_examples": len(train), "validation_examples": len(val),
-        "train_articles": len({ex.article_id for ex in train}), "validation_articles": len({ex.article_id for ex in val}),
-    }  # fmt: skip
+    split = training_data(examples, [data], base_cfg.split.eval_fraction, base_cfg.split.seed)
     weights, metrics = {}, {}
     for name, seed, soup in [("a", 5, 1), ("b", 6, 1), ("ab", 5, 2)]:
         section = getattr(base_cfg, kind).model_copy(update={"seed": seed, "soup": soup})
         cfg = base_cfg.model_copy(update={kind: section})
-        metrics[name] = fit(train, val, cfg, tmp_path / name, [data], info)
+        metrics[name] = fit(split, cfg, tmp_path / name)
         weights[name] = load_file(tmp_path / name / kind / "model.safetensors")
     moved = [k for k in weights["a"] if not torch.equal(weights["a"][k], weights["b"][k])]
     assert moved  # the two seeds end in different places, so the mean is a third model

@@ -22,21 +22,18 @@ from transformers import (
 )
 
 from train.config import ClassifierConfig, TrainConfig
-from train.dataset import classifier_dataset, multi_hot
+from train.dataset import TrainingData, classifier_dataset, multi_hot
 from train.errors import InputError
 from train.labelstudio import Example, load_schema
 from train.modeldir import load_model, write_model
+from train.report import model_card
 from train.runtime import (
     OrderedEvalTrainer,
+    base_encoder,
     batched_forward,
     fine_tune,
     fit_soup,
     from_base,
-    load_tokenizer,
-    remove_work_dir,
-    resolve_base,
-    soup_stage,
-    soup_summary,
 )
 
 THRESHOLDS = "thresholds.json"
@@ -178,19 +175,16 @@ class WeightedTrainer(OrderedEvalTrainer):
 
 
 def train_classifier(
-    train: Sequence[Example],
-    val: Sequence[Example],
+    data: TrainingData,
     config: TrainConfig,
     out_dir: Path,
-    data_paths: Sequence[str | Path],
-    data_info: dict[str, Any],
 ) -> dict[str, Any]:
     """Fine-tune the base encoder as a multi-label classifier; write ``out_dir/classifier``."""
+    train, val = data.train, data.val
     if not val:
         raise InputError("the classifier needs validation paragraphs: give data from at least two articles")
     cfg = config.classifier
-    base = resolve_base(cfg.base_model)
-    tokenizer = load_tokenizer(base)
+    base, tokenizer = base_encoder(cfg.base_model)
     classes = list(load_schema().classes)
     id2label = dict(enumerate(classes))
     val = sorted(val, key=lambda ex: -len(ex.text))
@@ -200,9 +194,8 @@ def train_classifier(
 
     train_data = classifier_dataset(train, tokenizer, classes, cfg.max_length)
     val_data = classifier_dataset(val, tokenizer, classes, cfg.max_length)
-    work = out_dir / ".work-classifier"
 
-    def fit(member: ClassifierConfig):
+    def fit(member: ClassifierConfig, work: Path, stage: str):
         """One fine-tuned copy, with its own seed for the initial head and the batches."""
         set_seed(member.seed)
         model = from_base(
@@ -215,10 +208,10 @@ def train_classifier(
         )
         return fine_tune(
             member, model, work, tokenizer, DataCollatorWithPadding(tokenizer), train_data, val_data, _compute_metrics,
-            trainer_class=WeightedTrainer, stage=soup_stage("classifier", member, cfg), pos_weight=pos_weight,
+            trainer_class=WeightedTrainer, stage=stage, pos_weight=pos_weight,
         )  # fmt: skip
 
-    model, runs = fit_soup(cfg, fit)
+    model, training = fit_soup("classifier", cfg, out_dir, fit)
     tokenizer.model_max_length = cfg.max_length
 
     clf = Classifier(model, tokenizer, max_length=cfg.max_length)
@@ -229,10 +222,9 @@ def train_classifier(
     metrics = {
         "validation": class_report(probs, labels, thresholds, classes),
         "validation_at_0.5": class_report(probs, labels, np.full(len(classes), 0.5), classes),
-        "data": {**data_info, "class_counts_train": dict(zip(classes, train_labels.sum(0).astype(int).tolist()))},
+        "data": {**data.info, "class_counts_train": dict(zip(classes, train_labels.sum(0).astype(int).tolist()))},
         "pos_weight": dict(zip(classes, pos_weight.tolist())),
-        "training": runs[0],
-        **soup_summary(runs),
+        **training,
         "note": "Thresholds are tuned on the same validation paragraphs these figures come from, so the "
         "figures are optimistic; `validation_at_0.5` in metrics.json gives them at a fixed 0.5.",
     }
@@ -241,7 +233,9 @@ def train_classifier(
         "load with `train.classifier.Classifier.load(dir)`; a class applies at or above its threshold "
         f"in `{THRESHOLDS}`."
     )
-    card = ("Talent-measure paragraph classifier", what, "per_class")
-    write_model(out_dir, "classifier", model, tokenizer, metrics, config, data_paths, card, extra={THRESHOLDS: clf.thresholds})
-    remove_work_dir(work)
+    write_model(
+        out_dir / "classifier", "classifier", model, tokenizer, metrics, config, data.paths, cfg.base_model,
+        card=lambda man: model_card("Talent-measure paragraph classifier", what, man, metrics, "per_class"),
+        extra={THRESHOLDS: clf.thresholds}, curves=training["training"]["log_history"],
+    )  # fmt: skip
     return metrics

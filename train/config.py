@@ -1,4 +1,5 @@
-"""Training configuration: typed, validated sections read from YAML (configs/train.yaml).
+"""Configuration: typed, validated sections read from YAML (configs/train.yaml for
+`train` and `intermediate`, configs/pretrain.yaml for `pretrain`).
 
 Every section forbids unknown keys, so a typo (``learning_rte``) is an error naming the
 key and the file instead of a silently ignored setting.
@@ -22,6 +23,7 @@ from train.errors import InputError
 from train.files import PROJECT_ROOT
 
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "train.yaml"
+PRETRAIN_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
 
 
 class _Section(BaseModel):
@@ -189,7 +191,8 @@ def validate(schema: type[BaseModel], data: Any, source: str, sections: str) -> 
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"unknown key '{loc}'" if err["type"] == "extra_forbidden" else f"{loc}: {err['msg']}")
+            msg = err["msg"].removeprefix("Value error, ")  # a validator's own words need no pydantic prefix
+            problems.append(f"unknown key '{loc}'" if err["type"] == "extra_forbidden" else f"{loc}: {msg}")
         raise InputError(f"{source}: {'; '.join(problems)}") from None
 
 
@@ -203,12 +206,25 @@ def parse_config(data: Any, source: str = "<config>", config_dir: Path | None = 
     return resolve_paths(config, config_dir)
 
 
+_HUB_ID = re.compile(r"[\w-][\w.-]*(/[\w.-]+)?")
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether a base model that is no local dir may be a hub id (``name`` or ``org/name``).
+
+    The one rule for configs and the command line: anything shaped like a path (``./``,
+    ``../``, ``/``, ``~``, more than one ``/``) or under this project's ``models/`` is a
+    local dir, and a missing one is an error, never a download attempt.
+    """
+    return bool(_HUB_ID.fullmatch(name)) and not name.startswith("models/")
+
+
 def _local(value: str, base: Path, hub_id_ok: bool = False) -> str:
     path = Path(value).expanduser()
     if path.is_absolute():
         return str(path)
-    if hub_id_ok and not (base / path).exists() and re.fullmatch(r"[\w-][\w.-]*(/[\w.-]+)?", value):
-        return value  # no such dir, and it has a hub id's shape: e.g. intfloat/multilingual-e5-small
+    if hub_id_ok and not (base / path).exists() and is_hub_id(value):
+        return value  # e.g. intfloat/multilingual-e5-small
     return str((base / path).resolve())
 
 
@@ -232,3 +248,65 @@ def load_config(path: str | Path | None = None) -> TrainConfig:
     """Read a YAML config (default: the project's configs/train.yaml, wherever the command runs)."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
     return parse_config(read_yaml(path), str(path), path.resolve().parent)
+
+
+# --------------------------------------------------------------------------- pretrain
+
+
+class PretrainShape(_Section):
+    """Shape of a new model (ignored with ``--base``: the base keeps its shape)."""
+
+    num_hidden_layers: int = Field(4, ge=1, le=24)
+    hidden_size: int = Field(256, ge=8)
+    num_attention_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(1024, ge=8)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    init_embeddings: Literal["random", "cooccurrence"] = Field(
+        "random",
+        description="cooccurrence: token embeddings start as PPMI-SVD vectors of the corpus (see train.pretrain.cooccurrence_vectors)",
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "PretrainShape":
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads ({self.num_attention_heads})")
+        return self
+
+
+class PretrainSchedule(_Section):
+    max_steps: int = Field(10000, ge=1, description="optimizer steps in all (resumed runs included)")
+    batch_size: int = Field(64, ge=1, description="blocks per optimizer step")
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
+    short_block_prob: float = Field(0.1, ge=0, le=1, description="blocks packed to a random shorter length")
+    heldout_fraction: float = Field(0.01, gt=0, lt=0.5)
+    heldout_max: int = Field(500, ge=1, description="at most this many held-out blocks")
+    seed: int = 42
+    eval_steps: int = Field(1000, ge=1)
+    save_steps: int = Field(500, ge=1)
+    logging_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 mixed precision on a GPU that has it or a CPU with AMX, else fp32"
+    )
+
+
+class PretrainConfig(_Section):
+    vocab: str = Field(
+        "../shared/vocab/bert-base-chinese-vocab.txt",
+        description="WordPiece vocab of a new model (ignored with --base); a path, by the rule above",
+    )
+    max_length: int = Field(256, ge=8, le=512, description="tokens per block, [CLS] and [SEP] included")
+    model: PretrainShape = Field(default_factory=PretrainShape)
+    train: PretrainSchedule = Field(default_factory=PretrainSchedule)
+
+
+def load_pretrain_config(path: str | Path | None = None) -> PretrainConfig:
+    """Read configs/pretrain.yaml (or ``path``); ``vocab`` comes back absolute, by the one path rule."""
+    path = Path(path) if path is not None else PRETRAIN_CONFIG
+    cfg = validate(PretrainConfig, read_yaml(path), str(path), "vocab, max_length, model, train")
+    base = path.resolve().parent if "vocab" in cfg.model_fields_set else PROJECT_ROOT
+    return cfg.model_copy(update={"vocab": _local(cfg.vocab, base)})

@@ -13,7 +13,8 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from datasets import Dataset
@@ -247,3 +248,31 @@ def split_by_article(
     train = [ex for ex in examples if ex.article_id not in held]
     val = [ex for ex in examples if ex.article_id in held]
     return train, val
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What both models of a run train on: the paragraphs split by article, and where they
+    came from (``paths`` are hashed into each manifest; ``info`` is metrics.json's ``data``)."""
+
+    train: list[Example]
+    val: list[Example]
+    paths: list[Path]
+    info: dict[str, Any]
+
+
+def training_data(
+    examples: Sequence[Example], paths: Sequence[Path], eval_fraction: float, seed: int, skipped: Mapping[str, int] | None = None
+) -> TrainingData:
+    """Split annotated paragraphs by article (:func:`split_by_article`) and count what went where."""
+    train, val = split_by_article(examples, eval_fraction, seed)
+    info = {
+        "exports": [str(p) for p in paths],
+        "skipped": dict(skipped or {}),
+        "train_examples": len(train),
+        "validation_examples": len(val),
+        "train_articles": len({ex.article_id for ex in train}),
+        "validation_articles": len({ex.article_id for ex in val}),
+        "validation_article_ids": sorted({ex.article_id for ex in val}),
+    }
+    return TrainingData(train, val, list(paths), info)

@@ -168,23 +168,32 @@ def remove_leftovers(directory: Path, name: str | None = None) -> list[Path]:
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
-    path = Path(path)
+def replacing(path: Path) -> Iterator[Path]:
+    """A temp name beside ``path`` to create a file or a link at; renamed over ``path`` only
+    if the block succeeds, removed otherwise (and by the next writer if this one is killed)."""
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(path.parent, path.name)
-        tmp = path.parent / temp_name(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask gives the usual mode
-        os.close(fd)
+    tmp = path.parent / temp_name(path)
     try:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
-            yield fh
+        yield tmp
         with _writing(path):
             os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    with replacing(path) as tmp:
+        with _writing(path):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask gives the usual mode
+            os.close(fd)
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
+            yield fh
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from train.auxiliary import corpus_files, run_stage
 from train.config import TrainConfig
 from train.errors import InputError
-from train.files import atomic_dir
+from train.modeldir import write_model
 from train.tagger import Tagger, entity_report, token_classifier
 
 
@@ -27,14 +27,12 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
     from transformers import set_seed
 
     from train.dataset import bio_labels
-    from train.report import manifest, share_permissions, write_json
-    from train.runtime import load_tokenizer, resolve_base, save_fp16
+    from train.runtime import base_encoder, save_fp16
 
     cfg = config.tagger
     if cfg.soup > 1:
         raise InputError(f"tagger.soup is {cfg.soup}: the intermediate stage trains one copy (set soup in configs/train.yaml)")
-    base = resolve_base(cfg.base_model)
-    tokenizer = load_tokenizer(base)
+    base, tokenizer = base_encoder(cfg.base_model)
     set_seed(cfg.seed)
     model = token_classifier(base, bio_labels())
     model, summary, held = run_stage(model, tokenizer, config.auxiliary, cfg, heldout)
@@ -46,14 +44,10 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
     report = entity_report(held, tagger.predict([ex.text for ex in held], cfg.eval_batch_size), span_labels) if held else None
     metrics = {"heldout": report, "heldout_sentences": len(held), "training": summary, "command": list(command)}
     files = [f for n, c in enumerate(config.auxiliary.corpora) for f in corpus_files(c.path, f"auxiliary.corpora.{n}")]
-    with atomic_dir(out) as tmp:
-        save_fp16(model, tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / "metrics.json", metrics)
-        man = manifest("base-ner", tmp, config.model_dump(mode="json"), files, cfg.base_model)
-        write_json(tmp / "manifest.json", man)
-        (tmp / "README.md").write_text(_card(man, metrics, files), encoding="utf-8")
-        share_permissions(tmp)
+    write_model(
+        out, "base-ner", model, tokenizer, metrics, config, files, cfg.base_model,
+        card=lambda man: _card(man, metrics, files), save=save_fp16,
+    )  # fmt: skip
     return metrics
 
 

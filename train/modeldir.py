@@ -1,7 +1,9 @@
 """The life of a model dir: written whole, loaded with one check, published as a pair.
 
-:func:`write_model` is how every trained model reaches disk (weights, tokenizer,
-metrics, curves, manifest, card, atomically); :func:`load_model` how it comes back.
+:func:`write_model` is how every model this project trains reaches disk (the
+tagger, the classifier, the intermediate tagger and a pretrained base: weights,
+tokenizer, metrics, manifest, card, atomically); :func:`load_model` how a tagger or
+classifier comes back.
 The tagger and the classifier of one training run form a pair:
 
 Layout of ``--out DIR`` (``models/`` by default)::
@@ -27,10 +29,10 @@ import secrets
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from train.errors import InputError
-from train.files import HOST_TAG, atomic_dir, is_main_process, owner_pid, remove_leftovers, temp_name
+from train.files import HOST_TAG, atomic_dir, is_main_process, owner_pid, remove_leftovers, replacing
 
 MODELS = ("tagger", "classifier")
 RUNS = "runs"
@@ -45,30 +47,38 @@ def write_model(
     metrics: dict[str, Any],
     config: Any,
     data_paths: Sequence[str | Path],
-    card: tuple[str, str, str],
+    base_model: str | None,
+    card: Callable[[dict[str, Any]], str],
     extra: dict[str, Any] | None = None,
+    curves: list[dict[str, Any]] | None = None,
+    save: Callable[[Any, Path], None] | None = None,
 ) -> None:
-    """Write ``out/kind`` atomically (main process only): weights, tokenizer, ``extra`` JSON files,
-    metrics.json, the training curves, manifest.json and the README card.
+    """Write the model dir ``out`` atomically (main process only).
 
-    ``card`` is (title, what the model does, the metrics key of its per-label rows);
-    ``config`` the TrainConfig, whose ``kind`` section names the base model.
+    In order: the tokenizer, the weights (``save(model, dir)``, else ``save_pretrained``),
+    ``extra`` JSON files, metrics.json, the training curves (``curves``: a Trainer log
+    history), manifest.json (provenance: data, config and base hashes, git commit; see
+    :func:`train.report.manifest`) and README.md, the card that ``card(manifest)`` writes.
+    ``config`` is the validated pydantic config the model was trained from.
     """
     if not is_main_process():
         return
-    from train.report import CURVES, manifest, model_card, plot_curves, share_permissions, write_json
+    from train.report import CURVES, manifest, plot_curves, share_permissions, write_json
 
-    with atomic_dir(out / kind) as tmp:
-        model.save_pretrained(tmp)
+    with atomic_dir(out) as tmp:
         tokenizer.save_pretrained(tmp)
+        if save is None:
+            model.save_pretrained(tmp)
+        else:
+            save(model, tmp)
         for name, obj in (extra or {}).items():
             write_json(tmp / name, obj)
         write_json(tmp / "metrics.json", metrics)
-        plot_curves(metrics["training"]["log_history"], tmp / CURVES)
-        man = manifest(kind, tmp, config.model_dump(mode="json"), data_paths, getattr(config, kind).base_model)
+        if curves:
+            plot_curves(curves, tmp / CURVES)
+        man = manifest(kind, tmp, config.model_dump(mode="json"), data_paths, base_model)
         write_json(tmp / "manifest.json", man)
-        title, what, rows_key = card
-        (tmp / "README.md").write_text(model_card(title, what, man, metrics, rows_key), encoding="utf-8")
+        (tmp / "README.md").write_text(card(man), encoding="utf-8")
         share_permissions(tmp)
 
 
@@ -95,13 +105,8 @@ def new_run_id() -> str:
 
 def _symlink(target: str, link: Path) -> None:
     """Point ``link`` at ``target`` atomically (a new link renamed over the old one)."""
-    tmp = link.parent / temp_name(link)
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, link)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+    with replacing(link) as tmp:
+        os.symlink(target, tmp)
 
 
 def _adopt_legacy_pair(out: Path, run: str) -> None:

@@ -26,88 +26,22 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from train.config import PretrainConfig, load_pretrain_config
 from train.corpora import text_units
 from train.errors import InputError
-from train.files import PROJECT_ROOT, atomic_dir, atomic_write, expand_paths
+from train.files import atomic_write, expand_paths
+from train.modeldir import write_model
 from train.report import git_sha
-from train.runtime import save_fp16, use_bf16
+from train.runtime import save_fp16, trainer_arguments
 
-DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pretrain.yaml"
 # Files a corpus directory contributes; a file named on the command line is read whatever its name.
 CORPUS_SUFFIXES = (".txt", ".jsonl", ".tsv", ".bio", ".bmes", ".conll", ".dev", ".test", ".train")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 STATE_FILE = "pretrain_state.json"
-
-
-# --------------------------------------------------------------------------- config
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelShape(_Section):
-    """Shape of a new model (ignored with ``--base``: the base keeps its shape)."""
-
-    num_hidden_layers: int = Field(4, ge=1, le=24)
-    hidden_size: int = Field(256, ge=8)
-    num_attention_heads: int = Field(4, ge=1)
-    intermediate_size: int = Field(1024, ge=8)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    init_embeddings: Literal["random", "cooccurrence"] = Field(
-        "random",
-        description="cooccurrence: token embeddings start as PPMI-SVD vectors of the corpus (see cooccurrence_vectors)",
-    )
-
-
-class TrainSettings(_Section):
-    max_steps: int = Field(10000, ge=1, description="optimizer steps in all (resumed runs included)")
-    batch_size: int = Field(64, ge=1, description="blocks per optimizer step")
-    eval_batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(5e-4, gt=0)
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
-    mlm_probability: float = Field(0.15, gt=0, lt=1)
-    short_block_prob: float = Field(0.1, ge=0, le=1, description="blocks packed to a random shorter length")
-    heldout_fraction: float = Field(0.01, gt=0, lt=0.5)
-    heldout_max: int = Field(500, ge=1, description="at most this many held-out blocks")
-    seed: int = 42
-    eval_steps: int = Field(1000, ge=1)
-    save_steps: int = Field(500, ge=1)
-    logging_steps: int = Field(50, ge=1)
-    save_total_limit: int = Field(2, ge=1)
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 mixed precision on a GPU that has it or a CPU with AMX, else fp32"
-    )
-
-
-class PretrainConfig(_Section):
-    vocab: str = Field(
-        "../../shared/vocab/bert-base-chinese-vocab.txt",
-        description="WordPiece vocab of a new model, relative to the config file (ignored with --base)",
-    )
-    max_length: int = Field(256, ge=8, le=512, description="tokens per block, [CLS] and [SEP] included")
-    model: ModelShape = Field(default_factory=ModelShape)
-    train: TrainSettings = Field(default_factory=TrainSettings)
-
-
-def load_config(path: str | Path | None = None) -> tuple[PretrainConfig, Path]:
-    """Read and validate the YAML config; returns it with the path it came from."""
-    from train.config import read_yaml, validate
-
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    cfg = validate(PretrainConfig, read_yaml(path), str(path), "vocab, max_length, model, train")
-    if cfg.model.hidden_size % cfg.model.num_attention_heads:
-        raise InputError(
-            f"{path}: model.hidden_size ({cfg.model.hidden_size}) must be a multiple of "
-            f"model.num_attention_heads ({cfg.model.num_attention_heads})"
-        )
-    return cfg, path
 
 
 # --------------------------------------------------------------------------- corpus
@@ -430,23 +364,20 @@ def pretrain(
     written as a partial model); a later ``resume`` run goes on to ``train.max_steps``.
     """
     started = time.time()
-    cfg, cfg_path = load_config(config)
+    cfg = load_pretrain_config(config)
     out = Path(out)
     work = out.with_name(out.name + ".checkpoints")
     files, skipped = read_corpus(corpus)
 
-    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+    from transformers import Trainer, TrainerCallback, set_seed
 
     set_seed(cfg.train.seed)
     if base:
         model, tokenizer = load_base(base)
         max_length = min(cfg.max_length, model.config.max_position_embeddings)
     else:
-        vocab = Path(cfg.vocab)
-        if not vocab.is_absolute():
-            vocab = (cfg_path.parent / vocab).resolve()
         max_length = cfg.max_length
-        tokenizer = vocab_tokenizer(vocab, max_length)
+        tokenizer = vocab_tokenizer(cfg.vocab, max_length)
         model = new_model(cfg, tokenizer)
 
     # Tokenize, pack consecutive units of each file into blocks, split off the held-out blocks.
@@ -500,10 +431,10 @@ def pretrain(
     elif resume:
         print(f"no checkpoint in {work}: starting from scratch", file=sys.stderr)
 
-    cuda = torch.cuda.is_available()
-    bf16 = use_bf16(cfg.train.precision)
-    args = TrainingArguments(
-        output_dir=str(work),
+    args = trainer_arguments(
+        work,
+        cfg.train.precision,
+        cfg.train.seed,
         max_steps=cfg.train.max_steps,
         per_device_train_batch_size=cfg.train.batch_size,
         per_device_eval_batch_size=cfg.train.eval_batch_size,
@@ -518,16 +449,8 @@ def pretrain(
         save_total_limit=cfg.train.save_total_limit,
         logging_strategy="steps",
         logging_steps=cfg.train.logging_steps,
-        seed=cfg.train.seed,
-        data_seed=cfg.train.seed,
-        bf16=bf16,
-        fp16=cuda and not bf16 and cfg.train.precision == "auto",
-        use_cpu=not cuda,
-        report_to="none",
         remove_unused_columns=False,
         include_for_metrics=["inputs"],  # to tell [MASK]ed positions from kept and random ones
-        train_sampling_strategy="group_by_length",  # the short blocks together: less padding
-        dataloader_pin_memory=cuda,
         disable_tqdm=False,
     )
 
@@ -616,7 +539,7 @@ def pretrain(
         "parameters": n_params,
         "wall_seconds_all_runs": round(sum(r["wall_seconds"] for r in state["runs"]), 1),
         "device": run["device"],
-        "bf16": bf16,
+        "bf16": args.bf16,
         "eval_history": history,
         "corpus": [
             {"file": str(cf.path), "format": cf.format, "units": len(cf.units), "chars": cf.chars} for cf in files
@@ -635,12 +558,14 @@ def pretrain(
         "git_sha": git_sha(),  # the same provenance as every model dir (train.report)
     }
 
-    with atomic_dir(out) as tmp:
-        save_model(model, tokenizer, tmp)
-        size = (tmp / "model.safetensors").stat().st_size
-        metrics["model_file_bytes"] = size
-        (tmp / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        (tmp / "README.md").write_text(model_card(metrics, model.config), encoding="utf-8")
+    def save(model, tmp: Path) -> None:
+        save_weights(model, tokenizer, tmp)
+        metrics["model_file_bytes"] = (tmp / "model.safetensors").stat().st_size
+
+    write_model(
+        out, "base", model, tokenizer, metrics, cfg, [cf.path for cf in files], base,
+        card=lambda man: model_card(metrics, model.config), save=save,
+    )  # fmt: skip
     return PretrainResult(out, metrics)
 
 
@@ -683,11 +608,10 @@ def _lineage(history: dict[str, Any] | None) -> tuple[str, int, float]:
     return text, n + len(runs), minutes + (history.get("wall_seconds_all_runs") or 0) / 60
 
 
-def save_model(model, tokenizer, out: Path) -> None:
-    """fp16 weights (``train.runtime.save_fp16``), the tokenizer, and the files older loaders want."""
+def save_weights(model, tokenizer, out: Path) -> None:
+    """fp16 weights (``train.runtime.save_fp16``) and the tokenizer files older loaders want (after ``save_pretrained``)."""
     # same weights; the masked-only head is a training detail
     save_fp16(model, out, architectures=["BertForMaskedLM"])
-    tokenizer.save_pretrained(out)
     vocab = out / "vocab.txt"
     if not vocab.exists():  # the tokenizers backend writes tokenizer.json only; older loaders want vocab.txt
         inv = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])

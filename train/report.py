@@ -74,8 +74,13 @@ def _base_hash(base_model: str) -> str | None:
     return None
 
 
-def manifest(kind: str, model_dir: Path, config: dict[str, Any], data_paths: Sequence[str | Path], base_model: str) -> dict[str, Any]:
-    """Provenance of a model dir; ``version`` names it (e.g. in Label Studio's model_version)."""
+def manifest(
+    kind: str, model_dir: Path, config: dict[str, Any], data_paths: Sequence[str | Path], base_model: str | None
+) -> dict[str, Any]:
+    """Provenance of a model dir; ``version`` names it (e.g. in Label Studio's model_version).
+
+    ``base_model`` is None for a model trained from scratch.
+    """
     now = dt.datetime.now(dt.timezone.utc)
     weights = model_dir / "model.safetensors"
     short = sha256_file(weights)[:8] if weights.exists() else "noweights"
@@ -83,8 +88,8 @@ def manifest(kind: str, model_dir: Path, config: dict[str, Any], data_paths: Seq
         "version": f"{kind}-{now:%Y%m%d}-{short}",
         "kind": kind,
         "created_utc": now.isoformat(timespec="seconds"),
-        "base_model": project_relative(base_model),
-        "base_model_sha256": _base_hash(base_model),
+        "base_model": project_relative(base_model) if base_model else None,
+        "base_model_sha256": _base_hash(base_model) if base_model else None,
         "data": data_hash(data_paths),
         "label_config_sha256": sha256_file(LABEL_CONFIG),
         "config": config,

@@ -16,7 +16,7 @@ from torch.utils.data import SequentialSampler
 from transformers import AutoConfig, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from train.config import ModelConfig
+from train.config import ModelConfig, is_hub_id
 from train.errors import InputError
 from train.files import is_main_process
 
@@ -50,8 +50,7 @@ def resolve_base(name: str) -> str:
         if not (path / "config.json").exists():
             raise InputError(f"{path}: base model dir has no config.json")
         return str(path.resolve())
-    looks_local = name.startswith((".", "/", "~")) or name.startswith("models/") or name.count("/") > 1
-    if looks_local:
+    if not is_hub_id(name):
         raise InputError(f"{name}: base model dir not found (set base_model in the config to a local dir or a hub id)")
     return name
 
@@ -147,6 +146,12 @@ def load_tokenizer(base: str):
     return tok
 
 
+def base_encoder(name: str) -> tuple[str, Any]:
+    """(where the base is, its fast tokenizer): what every fine-tuning run starts from."""
+    base = resolve_base(name)
+    return base, load_tokenizer(base)
+
+
 def use_bf16(precision: str) -> bool:
     """bf16 autocast where it pays: GPUs with bf16, and CPUs with AMX tiles (about 2x faster here)."""
     if precision != "auto":
@@ -157,17 +162,38 @@ def use_bf16(precision: str) -> bool:
     return bool(amx and amx())
 
 
-def training_arguments(cfg: ModelConfig, work_dir: Path, metric: str = "f1") -> TrainingArguments:
-    """Trainer settings: evaluate and checkpoint each epoch, keep the best by ``metric``.
+def trainer_arguments(work_dir: Path, precision: str, seed: int, **schedule: Any) -> TrainingArguments:
+    """TrainingArguments for every model this project trains: device, precision and seed
+    rules here, the caller's schedule (steps, batches, evaluation, saving) in ``schedule``.
 
-    Mixed precision as ``cfg.precision`` says (auto: bf16 on a GPU or AMX CPU that has
-    it, fp16 on other GPUs, else fp32); master weights stay fp32 either way.
-    Under torchrun/accelerate the same arguments run data-parallel.
+    Mixed precision as ``precision`` says (auto: bf16 on a GPU or AMX CPU that has it,
+    fp16 on other GPUs, else fp32); master weights stay fp32 either way. Batches group
+    paragraphs of similar length (less padding on a CPU). Under torchrun/accelerate the
+    same arguments run data-parallel.
     """
     cuda = torch.cuda.is_available()
-    bf16 = use_bf16(cfg.precision)
+    bf16 = use_bf16(precision)
     return TrainingArguments(
         output_dir=str(work_dir),
+        seed=seed,
+        data_seed=seed,
+        bf16=bf16,
+        fp16=cuda and not bf16 and precision == "auto",
+        # Without an accelerator say so: torchrun on CPU then runs data-parallel over gloo.
+        use_cpu=not cuda and not torch.backends.mps.is_available(),
+        report_to="none",
+        dataloader_pin_memory=cuda,
+        train_sampling_strategy="group_by_length",
+        **{"disable_tqdm": True, **schedule},  # StageProgress draws the one bar and the epoch lines
+    )
+
+
+def training_arguments(cfg: ModelConfig, work_dir: Path, metric: str = "f1") -> TrainingArguments:
+    """A fine-tuning schedule: evaluate and checkpoint each epoch, keep the best by ``metric``."""
+    return trainer_arguments(
+        work_dir,
+        cfg.precision,
+        cfg.seed,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
@@ -184,16 +210,6 @@ def training_arguments(cfg: ModelConfig, work_dir: Path, metric: str = "f1") -> 
         greater_is_better=True,
         logging_strategy="steps",
         logging_steps=cfg.logging_steps,
-        train_sampling_strategy="group_by_length",
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        bf16=bf16,
-        fp16=cuda and not bf16 and cfg.precision == "auto",
-        # Without an accelerator say so: torchrun on CPU then runs data-parallel over gloo.
-        use_cpu=not cuda and not torch.backends.mps.is_available(),
-        report_to="none",
-        disable_tqdm=True,  # StageProgress draws the one bar and the epoch lines
-        dataloader_pin_memory=cuda,
     )
 
 
@@ -362,12 +378,12 @@ def fine_tune(
     return trained_model(trainer), training_summary(trainer)
 
 
-def soup_stage(kind: str, member: ModelConfig, cfg: ModelConfig) -> str:
+def _soup_stage(kind: str, member: ModelConfig, cfg: ModelConfig) -> str:
     """The stage's name in progress lines: ``tagger``, or ``tagger copy 2/3`` in a soup."""
     return kind if cfg.soup == 1 else f"{kind} copy {member.seed - cfg.seed + 1}/{cfg.soup}"
 
 
-def soup_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _soup_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """metrics.json's ``soup`` entry: each averaged copy's seed and best validation F1 (nothing for one copy)."""
     if len(runs) < 2:
         return {}
@@ -375,30 +391,49 @@ def soup_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"soup": [{k: r.get(k) for k in keys} for r in runs]}
 
 
-def fit_soup(cfg: ModelConfig, fit: Callable[[ModelConfig], tuple[torch.nn.Module, dict]]) -> tuple[torch.nn.Module, list[dict]]:
+FitCopy = Callable[[ModelConfig, Path, str], tuple[torch.nn.Module, dict[str, Any]]]
+
+
+def fit_soup(kind: str, cfg: ModelConfig, out_dir: Path, fit: FitCopy) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Fine-tune ``cfg.soup`` copies, seeds ``cfg.seed``, ``cfg.seed + 1``, ..., and average their weights.
 
     A uniform model soup (Wortsman et al. 2022): copies fine-tuned from one pretrained
     encoder stay close in weight space, so their mean is one model of the same size that
-    keeps what they agree on and loses what each learnt by chance. ``fit`` trains one copy
-    from a config and returns it with its training summary. Returns the soup (the last
-    copy, its weights replaced by the mean) and the summaries.
+    keeps what they agree on and loses what each learnt by chance.
+
+    ``fit(member config, Trainer scratch dir, stage name)`` trains one copy (usually with
+    :func:`fine_tune`) and returns it with its training summary. The scratch dir
+    ``out_dir/.work-KIND`` is removed when all copies are done. Returns the soup (the last
+    copy, its weights replaced by the mean) and metrics.json's ``training`` (the first
+    copy's summary) and ``soup`` (every copy's, when there are several) entries.
     """
+    work = out_dir / f".work-{kind}"
     states: list[dict[str, torch.Tensor]] = []
     summaries: list[dict] = []
     model: torch.nn.Module | None = None
-    for i in range(cfg.soup):
-        member = cfg.model_copy(update={"seed": cfg.seed + i})
-        if cfg.soup > 1 and is_main_process():
-            log.info("soup: copy %d of %d (seed %d)", i + 1, cfg.soup, member.seed)
-        model, summary = fit(member)
-        summaries.append({"seed": member.seed, **summary})
-        if cfg.soup > 1:
-            states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+    try:
+        for i in range(cfg.soup):
+            member = cfg.model_copy(update={"seed": cfg.seed + i})
+            if cfg.soup > 1 and is_main_process():
+                log.info("soup: copy %d of %d (seed %d)", i + 1, cfg.soup, member.seed)
+            model, summary = fit(member, work, _soup_stage(kind, member, cfg))
+            summaries.append({"seed": member.seed, **summary})
+            if cfg.soup > 1:
+                states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+    finally:
+        _remove_work_dir(work)
     assert model is not None  # soup >= 1 (validated)
     if len(states) > 1:
         model.load_state_dict(average_weights(states))
-    return model, summaries
+    return model, {"training": summaries[0], **_soup_summary(summaries)}
+
+
+def _remove_work_dir(path: Path) -> None:
+    """Drop the checkpoint scratch dir once every process is done with it (the main one removes it)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    if is_main_process():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def average_weights(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -410,12 +445,6 @@ def average_weights(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torc
         else:
             out[name] = first
     return out
-
-
-def remove_work_dir(path: Path) -> None:
-    """Drop the checkpoint scratch dir (main process only; others may still be reading)."""
-    if is_main_process():
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # Batches are padded to a multiple of this many tokens: few distinct shapes keep the CPU

@@ -30,20 +30,17 @@ from transformers import (
 from train.augment import augment_places, load_places
 from train.auxiliary import auxiliary_stage
 from train.config import TaggerConfig, TrainConfig
-from train.dataset import AlignReport, Windows, bio_labels, char_bio, split_tokens, tagger_dataset, tagger_features, tokenize_windows
+from train.dataset import AlignReport, TrainingData, Windows, bio_labels, char_bio, split_tokens, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
 from train.labelstudio import Example, Schema, Span, load_schema
 from train.modeldir import load_model, write_model
+from train.report import model_card
 from train.runtime import (
+    base_encoder,
     batched_forward,
     fine_tune,
     fit_soup,
     from_base,
-    load_tokenizer,
-    remove_work_dir,
-    resolve_base,
-    soup_stage,
-    soup_summary,
 )
 
 
@@ -94,16 +91,6 @@ def repaired_starts(pred: np.ndarray, codec: LabelCodec) -> tuple[np.ndarray, np
     prev = np.concatenate(([-1], typ[:-1]))
     start = tagged & (~codec.inside[pred] | (prev != typ))
     return tagged, start, typ
-
-
-def repair_bio(labels: Sequence[str]) -> list[str]:
-    """The repaired BIO strings (for inspection and tests; decoding uses arrays)."""
-    types = sorted({l.partition("-")[2] for l in labels if l != "O"})
-    names = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
-    codec = LabelCodec(dict(enumerate(names)))
-    pred = np.array([names.index(l) for l in labels], dtype=np.int64)
-    tagged, start, typ = repaired_starts(pred, codec)
-    return [("B-" if s else "I-") + codec.types[t] if g else "O" for g, s, t in zip(tagged, start, typ)]
 
 
 DECODINGS = ("viterbi", "argmax")
@@ -320,23 +307,20 @@ def token_classifier(base: str, labels: Sequence[str]):
 
 
 def train_tagger(
-    train: Sequence[Example],
-    val: Sequence[Example],
+    data: TrainingData,
     config: TrainConfig,
     out_dir: Path,
-    data_paths: Sequence[str | Path],
-    data_info: dict[str, Any],
     schema: Schema | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the base encoder as a token tagger; write ``out_dir/tagger``; return its metrics.
 
     ``schema`` defaults to labels/label_config.xml; benchmarks pass another label set.
     """
+    train, val = data.train, data.val
     if not val:
         raise InputError("the tagger needs validation paragraphs: give data from at least two articles")
     cfg = config.tagger
-    base = resolve_base(cfg.base_model)
-    tokenizer = load_tokenizer(base)
+    base, tokenizer = base_encoder(cfg.base_model)
     tokenizer = split_tokens(tokenizer, cfg.token_split)
     labels = bio_labels(schema)
     label2id = {l: i for i, l in enumerate(labels)}
@@ -348,10 +332,9 @@ def train_tagger(
     places = load_places(config.augment.places) if config.augment.place_copies else None
     align = AlignReport()
     val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
-    work = out_dir / ".work-tagger"
     sizes: dict[str, int] = {}
 
-    def fit(member: TaggerConfig):
+    def fit(member: TaggerConfig, work: Path, stage: str):
         """One fine-tuned copy: its own seed for the place swaps, the initial weights and the batches."""
         examples, augmented = list(train), []
         if places is not None:
@@ -368,10 +351,10 @@ def train_tagger(
         return fine_tune(
             member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
             tagger_dataset(windows, labels_, tokenizer), tagger_dataset(val_windows, val_labels, tokenizer),
-            _metric_fn(val, val_windows, codec, span_labels), stage=soup_stage("tagger", member, cfg),
+            _metric_fn(val, val_windows, codec, span_labels), stage=stage,
         )  # fmt: skip
 
-    model, runs = fit_soup(cfg, fit)
+    model, training = fit_soup("tagger", cfg, out_dir, fit)
     model.config.window_stride = cfg.stride
     tokenizer.model_max_length = cfg.max_length
 
@@ -379,15 +362,14 @@ def train_tagger(
     report = entity_report(val, tagger.predict([ex.text for ex in val], cfg.eval_batch_size), span_labels)
     metrics = {
         "validation": report,
-        "data": {**data_info, **sizes, "windows_validation": len(val_windows.input_ids)},
+        "data": {**data.info, **sizes, "windows_validation": len(val_windows.input_ids)},
         "alignment": {
             "spans": align.spans,
             "misaligned": dict(align.misaligned),
             "examples": align.samples,
             "summary": align.summary(),
         },
-        "training": runs[0],
-        **soup_summary(runs),
+        **training,
         "note": "Figures: seqeval strict IOB2 over characters of whole validation paragraphs "
         "(windows merged, BIO repaired); a span boundary inside a token counts as an error.",
     }
@@ -395,6 +377,9 @@ def train_tagger(
         "Tags entities and metrics (" + ", ".join(span_labels) + ") in normalized Chinese paragraphs; "
         "load with `train.tagger.Tagger.load(dir)`."
     )
-    write_model(out_dir, "tagger", model, tokenizer, metrics, config, data_paths, ("Talent-policy token tagger", what, "per_type"))
-    remove_work_dir(work)
+    write_model(
+        out_dir / "tagger", "tagger", model, tokenizer, metrics, config, data.paths, cfg.base_model,
+        card=lambda man: model_card("Talent-policy token tagger", what, man, metrics, "per_type"),
+        curves=training["training"]["log_history"],
+    )  # fmt: skip
     return metrics

@@ -44,7 +44,7 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[
     record, to ``train.log`` in the run's dir.
     """
     from train.classifier import train_classifier
-    from train.dataset import split_by_article
+    from train.dataset import training_data
     from train.tagger import train_tagger
 
     data = read_exports(paths)
@@ -52,26 +52,18 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[
     log.info(said[0])
     if not data.examples:
         raise InputError(f"{', '.join(map(str, paths))}: no annotated tasks to train on")
-    train, val = split_by_article(data.examples, config.split.eval_fraction, config.split.seed)
-    info = {
-        "exports": [str(p) for p in paths],
-        "skipped": dict(data.skipped),
-        "train_examples": len(train),
-        "validation_examples": len(val),
-        "train_articles": len({ex.article_id for ex in train}),
-        "validation_articles": len({ex.article_id for ex in val}),
-        "validation_article_ids": sorted({ex.article_id for ex in val}),
-    }
+    split = training_data(data.examples, paths, config.split.eval_fraction, config.split.seed, data.skipped)
+    info = split.info
     said.append(
-        f"split by article: {info['train_articles']} articles / {len(train)} paragraphs for training, "
-        f"{info['validation_articles']} / {len(val)} for validation"
+        f"split by article: {info['train_articles']} articles / {info['train_examples']} paragraphs for training, "
+        f"{info['validation_articles']} / {info['validation_examples']} for validation"
     )
     log.info(said[1])
     with staged_pair(out) as (stage, run), log_file(stage / "train.log", said):  # both models, or neither: train/modeldir.py
-        tagger = train_tagger(train, val, config, stage, paths, info)
+        tagger = train_tagger(split, config, stage)
         log.info("tagger: %s", tagger["alignment"]["summary"])
         log.info("tagger: validation micro F1 %.3f, macro F1 %.3f", tagger["validation"]["micro"]["f1"], tagger["validation"]["macro"]["f1"])
-        classifier = train_classifier(train, val, config, stage, paths, info)
+        classifier = train_classifier(split, config, stage)
         log.info(
             "classifier: validation micro F1 %.3f, macro F1 %.3f", classifier["validation"]["micro"]["f1"], classifier["validation"]["macro"]["f1"]
         )
