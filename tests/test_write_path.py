@@ -312,3 +312,25 @@ def test_train_killed_at_any_point_leaves_a_complete_pair(tiny_base, tiny_models
     assert sorted(p.name for p in out.iterdir()) == ["classifier", "current", "runs", "tagger"]
     new_run = os.readlink(out / "current").split("/")[-1]
     assert new_run != old_run and [p.name for p in (out / "runs").iterdir()] == [new_run]  # killed runs' debris gone
+
+
+def test_a_sigterm_that_lands_in_a_finalizer_is_deferred_not_lost():
+    """Python prints and ignores an exception raised in ``__del__`` (the garbage collector runs
+    them anywhere): there the SIGTERM is raised again a moment later, outside it."""
+    from train.cli import Terminated, _terminate
+
+    saved = signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGALRM, _terminate)
+
+    class Finalized:
+        def __del__(self):
+            _terminate(signal.SIGTERM, sys._getframe())
+
+    try:
+        with pytest.raises(Terminated):
+            Finalized()  # dropped at once: its __del__ takes the signal
+            time.sleep(2)  # the deferred one arrives here
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])

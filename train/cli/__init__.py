@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from types import FrameType
 
 from train.cli._app import app
 from train.cli import predict, stats, tasks  # noqa: F401  (each module registers its command)
@@ -20,9 +21,26 @@ class Terminated(BaseException):
     """
 
 
-def _terminate(signum: int, frame: object) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """Raise :class:`Terminated` where the interrupted code is.
+
+    Python prints and ignores an exception raised inside a ``__del__`` (the garbage
+    collector runs them anywhere): a SIGTERM landing there was lost and the run went on
+    to the end. There the exception is deferred by 10 ms (SIGALRM comes back here).
+    """
+    if _in_finalizer(frame):
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second TERM ends the process at once
     raise Terminated
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def main() -> None:
@@ -32,6 +50,7 @@ def main() -> None:
     with one line; what a SIGKILL leaves behind, the next run into the same place removes.
     """
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGALRM, _terminate)  # a deferred SIGTERM (see _terminate)
     try:
         app()
     except InputError as exc:
