@@ -9,7 +9,8 @@ import pytest
 from opencc import OpenCC
 
 from train.errors import InputError
-from train.labelstudio import read_export
+from train.labelstudio import RECORD_VERSION, read_export
+from train.places import PLACE_OPENING, gazetteer
 from train.predict import Models, run_predict
 from train.quantities import METRIC_LABELS
 from train.text import normalize, read_article, split_article
@@ -17,7 +18,7 @@ from train.text import normalize, read_article, split_article
 pytestmark = pytest.mark.slow  # needs the tiny models (trained once per session)
 
 TALENT_TAGGER = [sys.executable, "-c", "from train.cli import main; main()"]
-ARTICLE_KEYS = {"id", "source", "model_version", "text", "paragraphs", "entities", "measures"}
+ARTICLE_KEYS = {"id", "source", "model_version", "record_version", "text", "paragraphs", "entities", "measures"}
 PARAGRAPH_KEYS = {"index", "text", "start", "orig_start", "orig_end", "original", "classes", "labels"}
 ENTITY_KEYS = {"label", "text", "start", "end", "score", "paragraph", "orig_start", "orig_end"}
 
@@ -39,7 +40,7 @@ def _predict(models, inputs, out, **kw):
 
 def check_record(rec, original, models):
     """Every promise of the output contract for one article record."""
-    assert set(rec) == ARTICLE_KEYS
+    assert set(rec) == ARTICLE_KEYS and rec["record_version"] == RECORD_VERSION
     paragraphs = split_article(original)
     assert [p["text"] for p in rec["paragraphs"]] == [p.text for p in paragraphs]
     assert rec["text"] == "\n".join(p.text for p in paragraphs)
@@ -63,6 +64,9 @@ def check_record(rec, original, models):
         assert normalize(original[e["orig_start"] : e["orig_end"]]).text == e["text"]
         assert 0.0 <= e["score"] <= 1.0
         assert ("value" in e and "unit" in e) == (e["label"] in METRIC_LABELS)
+        assert ("place" in e) == (e["label"] in ("LOC", *PLACE_OPENING))
+        if e.get("place"):
+            assert gazetteer().by_code[e["place"]["code"]].name == e["place"]["name"]
 
 
 def test_predict_command_writes_the_contract_on_the_seed_articles(tmp_path, tiny_models, models, seed_articles):
@@ -199,9 +203,10 @@ def test_csv_has_one_row_per_entity(tmp_path, models, seed_articles):
     with open(out, encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
-    assert reader.fieldnames == ["id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit"]
+    assert reader.fieldnames == ["id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit", "place_code", "place_name", "province"]
     expected = [(r["id"], str(e["start"]), e["label"], e["text"]) for r in records for e in r["entities"]]
     assert [(row["id"], row["start"], row["label"], row["text"]) for row in rows] == expected
+    assert [row["place_code"] for row in rows] == [(e.get("place") or {}).get("code", "") for r in records for e in r["entities"]]
 
 
 def test_labelstudio_format_is_an_import_file_with_predictions(tmp_path, models, seed_articles):

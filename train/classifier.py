@@ -26,7 +26,7 @@ from train.dataset import TrainingData, classifier_dataset, multi_hot
 from train.errors import InputError
 from train.labelstudio import Example, load_schema
 from train.modeldir import load_model, write_model
-from train.report import model_card
+from train.cards import model_card
 from train.runtime import (
     OrderedEvalTrainer,
     base_encoder,

@@ -52,7 +52,7 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
 
 
 def _card(man: dict[str, Any], metrics: dict[str, Any], files: Sequence[Path]) -> str:
-    from train.report import scores_table_md
+    from train.cards import scores_table_md
 
     t = metrics["training"]
     rep = metrics["heldout"]

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Literal
 
 from label_studio_sdk.label_interface import LabelInterface
 
@@ -310,7 +310,6 @@ def export_task(task_id: int, data: dict[str, Any], spans: list[Span], classes: 
 import time  # noqa: E402
 from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from typing import Iterator  # noqa: E402
 
 import httpx  # noqa: E402
 from label_studio_sdk import LabelStudio  # noqa: E402
@@ -450,7 +449,7 @@ def export(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- predictions -> review tasks
 
 
-class _PredParagraph(BaseModel):
+class PredictedParagraph(BaseModel):
     model_config = ConfigDict(extra="allow")
     index: StrictInt = Field(ge=0)
     text: StrictStr
@@ -461,7 +460,7 @@ class _PredParagraph(BaseModel):
     labels: list[StrictStr] | None = None
 
 
-class _PredEntity(BaseModel):
+class PredictedEntity(BaseModel):
     model_config = ConfigDict(extra="allow")
     label: StrictStr
     start: StrictInt
@@ -469,18 +468,48 @@ class _PredEntity(BaseModel):
     text: StrictStr | None = None
     score: float | None = None
     paragraph: StrictInt | None = None
+    value: int | float | None = None
+    unit: StrictStr | None = None
+    place: dict[str, StrictStr] | None = None  # record_version 2: the division a LOC (or an ORG/EDU's opening) names
 
 
-class _PredRecord(BaseModel):
-    """One line of `talent-tagger predict` JSONL output (/work/notes/predictions.md)."""
+RECORD_VERSION = 2  # 2: entities carry ``place``; 1: written before places were linked
+
+
+class PredictionRecord(BaseModel):
+    """One line of `talent-tagger predict` JSONL output (README, "Prediction output")."""
 
     model_config = ConfigDict(extra="allow")
     id: StrictStr = Field(min_length=1)
     source: StrictStr = ""
     model_version: StrictStr = Field(min_length=1)
+    record_version: Literal[1, 2] = 1
     text: StrictStr
-    paragraphs: list[_PredParagraph] = Field(min_length=1)
-    entities: list[_PredEntity] = []
+    paragraphs: list[PredictedParagraph] = Field(min_length=1)
+    entities: list[PredictedEntity] = []
+
+
+def parse_prediction(line: str, where: str) -> PredictionRecord | None:
+    """One line of predict's JSONL, checked; None (and a warning) for an article with no paragraphs.
+
+    Every reader of predictions (``push``, ``report``) goes through here, so a file is
+    accepted or refused the same way by each, with the same one-line messages.
+    """
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(raw, dict) or "paragraphs" not in raw:
+        raise InputError(f"{where}: not a prediction record (a JSON object with paragraphs, as predict writes)")
+    if raw.get("paragraphs") == []:  # an article that normalized to nothing: the rest still goes
+        log.warning("%s: article %s: %s", where, raw.get("id"), EMPTY_ARTICLE)
+        return None
+    try:
+        return PredictionRecord.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "record"
+        raise InputError(f"{where}: {loc}: {err['msg']}") from None
 
 
 @dataclass(frozen=True)
@@ -509,10 +538,10 @@ def review_score(entity_scores: Iterable[float], class_probs: Iterable[float]) -
     return round(min(confidences, default=1.0), 4)
 
 
-def _record_tasks(rec: _PredRecord, schema: Schema, where: str) -> list[ReviewTask]:
+def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[ReviewTask]:
     """Check one article's predictions against its text and the label config; one task per paragraph."""
     text = rec.text
-    pars: dict[int, _PredParagraph] = {}
+    pars: dict[int, PredictedParagraph] = {}
     for p in rec.paragraphs:
         if p.index in pars:
             raise InputError(f"{where}: paragraph index {p.index} appears twice")
@@ -598,21 +627,9 @@ def read_predictions(path: str | Path, schema: Schema | None = None) -> list[Rev
         if not line.strip():
             continue
         where = f"{path}:{n}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(raw, dict):
-            raise InputError(f"{where}: a prediction record is a JSON object")
-        if raw.get("paragraphs") == []:  # an article that normalized to nothing: the rest still goes
-            log.warning("%s: article %s: %s", where, raw.get("id"), EMPTY_ARTICLE)
+        rec = parse_prediction(line, where)
+        if rec is None:
             continue
-        try:
-            rec = _PredRecord.model_validate(raw)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"]) or "record"
-            raise InputError(f"{where}: {loc}: {err['msg']}") from None
         for t in _record_tasks(rec, schema, f"{where}: article {rec.id}"):
             if t.key in seen:
                 raise InputError(f"{where}: article {t.key[0]} paragraph {t.key[1]} already given at {seen[t.key]}")

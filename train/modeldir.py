@@ -58,12 +58,12 @@ def write_model(
     In order: the tokenizer, the weights (``save(model, dir)``, else ``save_pretrained``),
     ``extra`` JSON files, metrics.json, the training curves (``curves``: a Trainer log
     history), manifest.json (provenance: data, config and base hashes, git commit; see
-    :func:`train.report.manifest`) and README.md, the card that ``card(manifest)`` writes.
+    :func:`train.cards.manifest`) and README.md, the card that ``card(manifest)`` writes.
     ``config`` is the validated pydantic config the model was trained from.
     """
     if not is_main_process():
         return
-    from train.report import CURVES, manifest, plot_curves, share_permissions, write_json
+    from train.cards import CURVES, manifest, plot_curves, share_permissions, write_json
 
     with atomic_dir(out) as tmp:
         tokenizer.save_pretrained(tmp)
@@ -125,7 +125,7 @@ def _adopt_legacy_pair(out: Path, run: str) -> None:
 
 
 def _stamp_run(model_dir: Path, run: str) -> None:
-    from train.report import write_json
+    from train.cards import write_json
 
     path = model_dir / "manifest.json"
     write_json(path, {**json.loads(path.read_text(encoding="utf-8")), "run": run})

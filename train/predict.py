@@ -20,13 +20,14 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequenc
 
 from train.errors import InputError
 from train.files import PROJECT_ROOT, check_output, expand_paths, output_file
-from train.labelstudio import Span, annotation_results, task_data
+from train.labelstudio import RECORD_VERSION, Span, annotation_results, task_data
+from train.places import PLACE_OPENING, gazetteer
 from train.quantities import METRIC_LABELS, parse_metric
 from train.text import EMPTY_ARTICLE, Paragraph, read_article, split_article
 
 FORMATS = ("jsonl", "csv", "labelstudio")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # auto: bf16 on a CPU with AMX (about 2x faster) or a bf16 GPU; int8: CPU only
-CSV_FIELDS = ("id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit")
+CSV_FIELDS = ("id", "paragraph", "label", "text", "start", "end", "orig_start", "orig_end", "score", "value", "unit", "place_code", "place_name", "province")
 GROUP_PARAGRAPHS = 256  # paragraphs held in memory at once (bounded, whatever the input size)
 _BINARY_PROBE = 4096
 
@@ -217,7 +218,8 @@ def article_record(
     thresholds: dict[str, float],
     version: str,
 ) -> dict[str, Any]:
-    """The output record of one article (LABELS.md "Output of prediction")."""
+    """The output record of one article (README, "Prediction output"): LOC entities, and ORG/EDU
+    ones, carry ``place``, the division they name or open with (:mod:`train.places`), or None."""
     paragraphs: list[dict[str, Any]] = []
     out_entities: list[dict[str, Any]] = []
     measures: dict[str, list[int]] = {}
@@ -256,11 +258,16 @@ def article_record(
                 ent["value"], ent["unit"] = parse_metric(ent["text"], e.label)
             out_entities.append(ent)
         offset += len(par.text) + 1  # paragraphs are joined with "\n"
+    text = "\n".join(p.text for p in article.paragraphs)
+    for ent, link in zip(out_entities, gazetteer().link_entities(out_entities, text)):
+        if ent["label"] == "LOC" or ent["label"] in PLACE_OPENING:
+            ent["place"] = link.as_json() if link else None
     return {
         "id": article.id,
         "source": article.source,
         "model_version": version,
-        "text": "\n".join(p.text for p in article.paragraphs),
+        "record_version": RECORD_VERSION,
+        "text": text,
         "paragraphs": paragraphs,
         "entities": out_entities,
         "measures": measures,
@@ -353,7 +360,7 @@ def write_jsonl(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) ->
 
 
 def write_csv(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) -> int:
-    """One row per entity; value and unit empty for non-metrics."""
+    """One row per entity; value and unit empty for non-metrics, the place's columns where no division is named."""
     writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     n = 0
@@ -363,6 +370,8 @@ def write_csv(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) -> i
             row["id"] = rec["id"]
             row["value"] = "" if e.get("value") is None else e["value"]
             row["unit"] = "" if e.get("unit") is None else e["unit"]
+            place = e.get("place") or {}
+            row["place_code"], row["place_name"], row["province"] = place.get("code", ""), place.get("name", ""), place.get("province", "")
             writer.writerow(row)
         n += 1
     return n

@@ -35,7 +35,7 @@ from train.corpora import text_units
 from train.errors import InputError
 from train.files import atomic_write, expand_paths
 from train.modeldir import write_model
-from train.report import git_sha
+from train.cards import git_sha
 from train.runtime import save_fp16, trainer_arguments
 
 # Files a corpus directory contributes; a file named on the command line is read whatever its name.
@@ -555,7 +555,7 @@ def pretrain(
             "transformers": __import__("transformers").__version__,
             "python": platform.python_version(),
         },
-        "git_sha": git_sha(),  # the same provenance as every model dir (train.report)
+        "git_sha": git_sha(),  # the same provenance as every model dir (train.cards)
     }
 
     def save(model, tmp: Path) -> None:

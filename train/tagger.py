@@ -34,7 +34,7 @@ from train.dataset import AlignReport, TrainingData, Windows, bio_labels, char_b
 from train.errors import InputError
 from train.labelstudio import Example, Schema, Span, load_schema
 from train.modeldir import load_model, write_model
-from train.report import model_card
+from train.cards import model_card
 from train.runtime import (
     base_encoder,
     batched_forward,
