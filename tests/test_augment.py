@@ -69,10 +69,10 @@ def test_copies_are_seeded_and_only_of_paragraphs_that_name_a_known_place():
 
 
 def test_a_bad_place_list_is_a_one_line_error(tmp_path):
-    with pytest.raises(InputError, match="nope.txt: cannot read the place list"):
-        load_places(tmp_path / "nope.txt")
-    one = tmp_path / "one.txt"
-    one.write_text("# comment\n大庆市\n", encoding="utf-8")
+    with pytest.raises(InputError, match="nope.tsv: cannot read the division list"):
+        load_places(tmp_path / "nope.tsv")
+    one = tmp_path / "one.tsv"
+    one.write_text("# comment\n230600\t大庆市\tcity\t230000\n", encoding="utf-8")
     with pytest.raises(InputError, match="at least two names"):
         load_places(one)
 

@@ -94,7 +94,7 @@ def test_paths_in_a_config_are_relative_to_its_directory_not_the_working_one(tmp
     assert cfg.augment.places == str(tmp_path / "my_places.txt")
     path.write_text("tagger:\n  epochs: 1\n", encoding="utf-8")  # keys it does not set: the project's files
     cfg = load_config(path)
-    assert cfg.augment.places == str(ROOT / "labels" / "places.txt") and cfg.tagger.base_model == str(ROOT / "models" / "base")
+    assert cfg.augment.places == str(ROOT / "labels" / "divisions.tsv") and cfg.tagger.base_model == str(ROOT / "models" / "base")
 
 
 def test_train_without_config_reads_the_projects_file_from_any_directory(tmp_path, monkeypatch):

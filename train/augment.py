@@ -4,7 +4,7 @@ A few hundred paragraphs name a few dozen cities, and a small tagger learns thos
 instead of the contexts places stand in (来X发展, X市委组织部, X籍人才). Real articles name
 any of some three thousand cities, counties and districts. Each augmented copy of a
 paragraph swaps every place it mentions, with the given ``rate`` per place, for a place
-from ``labels/places.txt`` (the administrative divisions of China), in the same form:
+from ``labels/divisions.tsv`` (the administrative divisions of China), in the same form:
 大庆市 -> 永济市 and then 大庆 -> 永济 in the same paragraph, and the place at the start of
 a longer name too (大庆市委组织部 -> 永济市委组织部, 北京大学 -> 中山大学). Spans move with the
 text; labels stay. Only the tagger's training split is augmented, never validation.
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 from train.errors import InputError
-from train.files import PROJECT_ROOT
 from train.labelstudio import Example, Span
+from train.places import DIVISIONS, read_divisions
 
 # Longest first: 自治县 before 县. A short form (大庆 of 大庆市) exists only where what is left
 # is the place's own name of two or more characters (not 忠 of 忠县, not 宁夏回族 of 宁夏回族自治区).
@@ -59,16 +59,9 @@ def _place(name: str) -> Place:
     return Place(name, None)
 
 
-def load_places(path: str | Path = PROJECT_ROOT / "labels" / "places.txt") -> Places:
-    """The place list: one name per line, ``#`` comments."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the place list ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: the place list is not UTF-8 text") from None
-    places = tuple(_place(n.strip()) for n in lines if n.strip() and not n.lstrip().startswith("#"))
+def load_places(path: str | Path = DIVISIONS) -> Places:
+    """The names to swap in: every division of a division file (``labels/divisions.tsv``), each name once, in file order."""
+    places = tuple(_place(name) for name in dict.fromkeys(d.name for d in read_divisions(path)))
     if len(places) < 2:
         raise InputError(f"{path}: the place list needs at least two names")
     by_form: dict[str, tuple[int, bool]] = {}

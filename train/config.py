@@ -151,7 +151,7 @@ class AugmentConfig(_Section):
 
     place_copies: int = Field(0, ge=0, description="place-swapped copies of each training paragraph (0: off)")
     place_rate: float = Field(0.8, gt=0, le=1, description="chance that each place of a paragraph is swapped")
-    places: str = Field("labels/places.txt", description="the place list, one name per line")
+    places: str = Field("labels/divisions.tsv", description="the division file whose names are swapped in (labels/DIVISIONS.md)")
 
 
 class TrainConfig(_Section):
