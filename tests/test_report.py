@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from train.errors import InputError
 from train.gold import parse_line
 from train.labelstudio import load_schema
 from train.quantities import METRIC_LABELS, parse_metric
@@ -105,6 +106,19 @@ def test_the_command_refuses_what_is_not_predict_output_and_leaves_no_half_writt
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {bad}") and message in lines[0], proc.stderr
         assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(f".out-{name}")]
+
+
+def test_a_directory_with_other_files_is_never_replaced(tmp_path):
+    data = write_jsonl(tmp_path / "gold.jsonl", gold_records()[:1])
+    mine = tmp_path / "documents"
+    mine.mkdir()
+    (mine / "thesis.docx").write_text("years of work", encoding="utf-8")
+    with pytest.raises(InputError, match="holds other files"):
+        write_report([data], mine)
+    assert (mine / "thesis.docx").read_text(encoding="utf-8") == "years of work"
+    write_report([data], tmp_path / "r")
+    write_report([data], tmp_path / "r")  # an earlier report is replaced whole
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["entities.csv", "index.html", "paragraphs.csv", "places.csv"]
 
 
 def test_predict_output_goes_straight_into_a_report(tiny_models, seed_articles, tmp_path):

@@ -34,6 +34,7 @@ UNITS = ("人", "元", "%")  # metric units the page totals and plots
 EVIDENCE = 3  # paragraphs cited per figure
 TOP_NAMES, TOP_CITIES, TOP_VALUES, CHART_ROWS = 20, 30, 10, 15
 NO_CLASS = "none"  # paragraphs no measure type applies to
+OUTPUTS = ("index.html", "paragraphs.csv", "entities.csv", "places.csv")
 COLORS = ("#c2410c", "#1d4ed8", "#15803d", "#6b7280")
 
 
@@ -443,6 +444,8 @@ def write_report(inputs: Sequence[Path], out: Path, progress: Callable[[str, int
 
     ``progress(stage, total)`` returns a tqdm-like object (``update``, ``close``) per pass.
     """
+    if out.is_dir() and any(p.name not in OUTPUTS for p in out.iterdir()):
+        raise InputError(f"{out}: holds other files; report replaces its directory whole, so give a new one or an earlier report's")
     gaz = gazetteer()
     classes = list(load_schema().classes)
     total = sum(1 for path in inputs for _ in _lines(path))

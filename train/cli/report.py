@@ -14,7 +14,7 @@ from train.files import check_output, expand_paths
 @app.command()
 def report(
     predictions: list[Path] = typer.Argument(..., help="predict's JSONL output: files, or directories of *.jsonl."),
-    output: Path = typer.Option(..., "-o", "--output", help="Directory to write (index.html and CSVs); replaced whole, or not at all."),
+    output: Path = typer.Option(..., "-o", "--output", help="Directory to write (index.html and CSVs): replaced whole, or not at all; one holding other files is refused."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr (a terminal only)."),
 ) -> None:
     """Measure types by province and city, programmes, policies, organizations and metrics, each with its evidence."""
