@@ -69,6 +69,7 @@ bench-cluener: runtime
 ## labelstudio: start a local Label Studio (http://127.0.0.1:8080, data in .labelstudio/)
 labelstudio: install
 	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/.labelstudio DJANGO_DB=sqlite \
+	  ML_BLOCK_LOCAL_IP=false SSRF_PROTECTION_ENABLED=false \
 	  $(VENV)/bin/label-studio start --no-browser --internal-host 127.0.0.1 --port 8080
 
 clean:

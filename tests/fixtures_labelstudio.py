@@ -98,6 +98,9 @@ def _start(data_dir: Path, token: str, username: str, password: str) -> tuple[su
         SENTRY_DSN="",
         FRONTEND_SENTRY_DSN="",
         COLLECT_ANALYTICS="false",
+        # `serve` listens on loopback: let the server call an ML backend and its webhook there
+        ML_BLOCK_LOCAL_IP="false",
+        SSRF_PROTECTION_ENABLED="false",
     )
     port = free_port()
     log = data_dir / "server.log"

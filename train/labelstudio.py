@@ -11,7 +11,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
@@ -37,7 +37,7 @@ class Schema:
     span_labels: tuple[str, ...]
     classes: tuple[str, ...]
 
-    @property
+    @cached_property
     def interface(self) -> LabelInterface:
         return LabelInterface(self.xml)
 
@@ -538,6 +538,37 @@ def review_score(entity_scores: Iterable[float], class_probs: Iterable[float]) -
     return round(min(confidences, default=1.0), 4)
 
 
+def task_prediction(
+    text: str,
+    spans: Iterable[Span],
+    span_scores: dict[Span, float],
+    classes: Iterable[str],
+    class_probs: Iterable[float],
+    schema: Schema,
+    where: str,
+) -> tuple[list[dict[str, Any]], float]:
+    """(result regions, task score) of one task's prediction, as Label Studio stores it.
+
+    The one place both ways of sending predictions (``push``, the ML backend of ``serve``)
+    build them: spans on ``text`` as regions with their own scores, the classes as one
+    choice, the task score from :func:`review_score`, checked against the label config.
+    """
+    ordered = sorted(spans, key=lambda s: (s.start, s.end))
+    for a, b in zip(ordered, ordered[1:]):
+        if b.start < a.end:
+            raise InputError(f"{where}: overlapping spans {a.label} [{a.start},{a.end}) and {b.label} [{b.start},{b.end})")
+    chosen = set(classes)
+    result = annotation_results(ordered, [c for c in schema.classes if c in chosen], text)
+    for r, span in zip(result, ordered):  # the UI shows each region's own score
+        if span in span_scores:
+            r["score"] = span_scores[span]
+    score = review_score([span_scores[s] for s in ordered if s in span_scores], class_probs)
+    errors = schema.interface.validate_prediction({"result": result, "score": score}, return_errors=True)
+    if errors:
+        raise InputError(f"{where}: rejected by the label config: {' '.join(str(errors[0]).split())}")
+    return result, score
+
+
 def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[ReviewTask]:
     """Check one article's predictions against its text and the label config; one task per paragraph."""
     text = rec.text
@@ -557,8 +588,7 @@ def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[Rev
                 raise InputError(f"{where}: paragraph {p.index}: unknown class {c!r} (config has {', '.join(schema.classes)})")
         pars[p.index] = p
     spans: dict[int, list[Span]] = {i: [] for i in pars}
-    scores: dict[int, list[float]] = {i: [] for i in pars}
-    region_score: dict[tuple[int, Span], float] = {}
+    span_scores: dict[int, dict[Span, float]] = {i: {} for i in pars}
     for k, e in enumerate(rec.entities):
         at = f"{where}: entity {k} ({e.label} [{e.start},{e.end}))"
         if e.label not in schema.span_labels:
@@ -580,25 +610,11 @@ def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[Rev
         span = Span(e.start - owner.start, e.end - owner.start, e.label)
         spans[owner.index].append(span)
         if e.score is not None:
-            scores[owner.index].append(e.score)
-            region_score[(owner.index, span)] = e.score
+            span_scores[owner.index][span] = e.score
     out = []
-    li = schema.interface
     for i, p in pars.items():
-        ordered = sorted(spans[i], key=lambda s: (s.start, s.end))
-        for a, b in zip(ordered, ordered[1:]):
-            if b.start < a.end:
-                raise InputError(f"{where}: paragraph {i}: overlapping spans {a.label} [{a.start},{a.end}) and {b.label} [{b.start},{b.end})")
         chosen = p.labels if p.labels is not None else [c for c, prob in p.classes.items() if prob >= 0.5]
-        classes = [c for c in schema.classes if c in chosen]
-        result = annotation_results(ordered, classes, p.text)
-        for r, span in zip(result, ordered):  # the UI shows each region's own score
-            if (i, span) in region_score:
-                r["score"] = region_score[(i, span)]
-        score = review_score(scores[i], p.classes.values())
-        errors = li.validate_prediction({"result": result, "score": score}, return_errors=True)
-        if errors:
-            raise InputError(f"{where}: paragraph {i}: rejected by the label config: {' '.join(str(errors[0]).split())}")
+        result, score = task_prediction(p.text, spans[i], span_scores[i], chosen, p.classes.values(), schema, f"{where}: paragraph {i}")
         data = {
             "text": p.text,
             "article_id": rec.id,
