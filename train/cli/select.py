@@ -39,11 +39,13 @@ def select(
     check_output(output, inputs=[*files, *exclude])
     loaded = Models.load(models)
     bar = tqdm(total=count_articles(files), unit="article", desc="select", file=sys.stderr, disable=None if progress else True)
+    empty = PredictSummary()
     try:
-        articles = with_text(iter_articles(files), PredictSummary(), on_skip=lambda: bar.update(1))
+        articles = with_text(iter_articles(files), empty, on_skip=lambda: bar.update(1))
         summary = select_paragraphs(articles, loaded, budget, annotated, similarity, on_article=lambda: bar.update(1))
     finally:
         bar.close()
     with output_file(output) as fh:
         json.dump(summary.chosen, fh, ensure_ascii=False, indent=1)
-    typer.echo(summary.line(str(output)), err=True)
+    skipped = f"; {len(empty.skipped)} articles skipped: nothing left after normalization" if empty.skipped else ""
+    typer.echo(summary.line(str(output)) + skipped, err=True)
