@@ -158,26 +158,13 @@ def test_label_studio_retrieves_predictions_from_the_backend(backend, labelstudi
 
 def _highlighted(labelstudio, project_id: int, task_id: int) -> list[str]:
     """The highlighted regions of a task as headless Chromium shows them to a logged-in reviewer."""
-    from playwright.sync_api import sync_playwright
+    from test_labelstudio_browser import reviewer_page
 
-    from test_labelstudio_browser import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(60_000)
-            page.goto(f"{labelstudio.url}/user/login/")
-            page.fill("input[name=email]", labelstudio.username)
-            page.fill("input[name=password]", labelstudio.password)
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda url: "/user/login" not in url)
-            page.goto(f"{labelstudio.url}/projects/{project_id}/data?task={task_id}")
-            page.wait_for_selector(".htx-highlight")
-            page.wait_for_timeout(500)
-            return [e.inner_text() for e in page.query_selector_all(".htx-highlight")]
-        finally:
-            browser.close()
+    with reviewer_page(labelstudio) as page:
+        page.goto(f"{labelstudio.url}/projects/{project_id}/data?task={task_id}")
+        page.wait_for_selector(".htx-highlight")
+        page.wait_for_timeout(500)
+        return [e.inner_text() for e in page.query_selector_all(".htx-highlight")]
 
 
 def _peak_rss_mb(pid: int) -> float:
