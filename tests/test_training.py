@@ -221,3 +221,20 @@ def test_new_head_and_pooler_learn_at_head_learning_rate(tmp_path):
     assert len(lr_of) == len(named)  # every parameter in exactly one group
     decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
     assert decay[id(named["classifier.bias"])] == 0.0  # the Trainer's no-decay rule survives the split
+
+
+def test_quiet_keeps_stderr_to_warnings_and_train_log_whole(tiny_base, tmp_path):
+    import subprocess
+    import sys
+
+    from fixtures_models import TINY_TRAIN_YAML, slice_exports
+
+    data = slice_exports(tmp_path / "slice.json", articles=3)
+    config = tmp_path / "train.yaml"
+    config.write_text(TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1").replace("epochs: 2", "epochs: 1"), encoding="utf-8")
+    cmd = [sys.executable, "-c", "from train.cli import main; main()", "train", "--config", str(config), "--data", str(data), "--out", str(tmp_path / "m"), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 1/1" not in proc.stderr and "wrote" not in proc.stderr
+    log = (tmp_path / "m" / "current" / "train.log").read_text(encoding="utf-8")
+    assert "tagger: epoch 1/1" in log and "classifier: epoch 1/1" in log and "split by article" in log

@@ -21,6 +21,8 @@ from train.errors import InputError
 from train.files import is_main_process
 
 log = logging.getLogger(__name__)
+# Progress bars are drawn when this logger takes information (``train --quiet`` turns it down).
+PROGRESS = logging.getLogger("train.progress")
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -302,7 +304,7 @@ class StageProgress(TrainerCallback):
         from tqdm.auto import tqdm
 
         self.started = time.monotonic()
-        show = sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
+        show = sys.stderr.isatty() and PROGRESS.isEnabledFor(logging.INFO)
         self.bar = tqdm(total=state.max_steps, desc=self.stage, unit="step", file=sys.stderr, leave=False, disable=not show)
         log.info("%s: %d steps, %g epochs", self.stage, state.max_steps, args.num_train_epochs)
 

@@ -37,11 +37,21 @@ class _Plain(logging.Formatter):
 def setup_logging() -> None:
     """The package's loggers (``train.*``) print to stderr: info plainly, warnings as ``warning: ...``."""
     logger = logging.getLogger("train")
-    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if isinstance(h, _Stderr)), None)
+    if handler is None:
         handler = _Stderr()
         handler.setFormatter(_Plain())
         logger.addHandler(handler)
+    handler.setLevel(logging.NOTSET)  # a --quiet of an earlier command in this process is over
     logger.setLevel(logging.INFO)
+    logging.getLogger("train.progress").setLevel(logging.NOTSET)
+
+
+def quiet_stderr() -> None:
+    """Only warnings and errors on stderr; handlers elsewhere (a run's train.log) still get everything."""
+    for handler in logging.getLogger("train").handlers:
+        if isinstance(handler, _Stderr):
+            handler.setLevel(logging.WARNING)
 
 
 @app.callback()

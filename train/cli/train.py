@@ -9,7 +9,7 @@ from typing import Any, Iterator, Sequence
 
 import typer
 
-from train.cli._app import app
+from train.cli._app import app, quiet_stderr
 from train.config import TrainConfig, load_config
 from train.errors import InputError
 from train.files import PROJECT_ROOT, check_output, expand_paths, is_main_process
@@ -115,8 +115,11 @@ def train(
     One line per stage and per epoch (validation figures, time left), a progress bar on a
     terminal; the same lines, with times, in train.log beside the models.
     """
-    if quiet or not is_main_process():  # under torchrun only rank 0 talks
+    if not is_main_process():  # under torchrun only rank 0 talks
         logging.getLogger("train").setLevel(logging.WARNING)
+    elif quiet:  # warnings on stderr, no bar; train.log still gets every line
+        quiet_stderr()
+        logging.getLogger("train.progress").setLevel(logging.WARNING)
     quiet_libraries()
     cfg = load_config(config)
     paths = export_paths([*(data or []), *(more or [])])
