@@ -114,11 +114,13 @@ def main() -> None:
     ap.add_argument("--realdev", type=Path, default=None)
     args = ap.parse_args()
     BUILD.mkdir(parents=True, exist_ok=True)
-    results = []
+    report = BUILD / "report.json"
+    results = json.loads(report.read_text(encoding="utf-8")) if report.exists() else []  # seeds run before stay
     for seed in args.seeds:
-        results.append(one_seed(seed, args.start, args.add, args.realdev))
-        print(json.dumps(results[-1], ensure_ascii=False), flush=True)
-        (BUILD / "report.json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+        result = one_seed(seed, args.start, args.add, args.realdev)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        results = [r for r in results if (r["seed"], r["start"]) != (seed, args.start)] + [result]
+        report.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
