@@ -10,7 +10,7 @@ from opencc import OpenCC
 
 from train.errors import InputError
 from train.labelstudio import RECORD_VERSION, read_export
-from train.places import PLACE_OPENING, gazetteer
+from train.places import LINKED, gazetteer
 from train.predict import Models, run_predict
 from train.quantities import METRIC_LABELS
 from train.text import normalize, read_article, split_article
@@ -64,7 +64,7 @@ def check_record(rec, original, models):
         assert normalize(original[e["orig_start"] : e["orig_end"]]).text == e["text"]
         assert 0.0 <= e["score"] <= 1.0
         assert ("value" in e and "unit" in e) == (e["label"] in METRIC_LABELS)
-        assert ("place" in e) == (e["label"] in ("LOC", *PLACE_OPENING))
+        assert ("place" in e) == (e["label"] in LINKED)
         if e.get("place"):
             assert gazetteer().by_code[e["place"]["code"]].name == e["place"]["name"]
 

@@ -92,6 +92,7 @@ def test_the_command_refuses_what_is_not_predict_output_and_leaves_no_half_writt
         "empty.jsonl": ("", "empty file"),
         "notjson.jsonl": ("{oops\n", ":1: not JSON"),
         "tasks.jsonl": ('{"data": {"text": "x"}}\n', ":1: not a prediction record"),
+        "orphan.jsonl": (json.dumps({**gold_records()[0], "entities": [{"label": "LOC", "text": "x", "start": 0, "end": 1, "paragraph": 99}]}, ensure_ascii=False) + "\n", ":1: entity 0 (LOC [0,1)) is in no paragraph"),
         "future.jsonl": (json.dumps({**gold_records()[0], "record_version": 9}, ensure_ascii=False) + "\n", "record_version: Input should be 1 or 2"),
     }
     for name, (content, message) in cases.items():

@@ -488,6 +488,12 @@ class PredictionRecord(BaseModel):
     paragraphs: list[PredictedParagraph] = Field(min_length=1)
     entities: list[PredictedEntity] = []
 
+    def paragraph_of(self, e: PredictedEntity) -> PredictedParagraph | None:
+        """The paragraph an entity names, or (none named) the one its start falls in; None if there is none."""
+        if e.paragraph is not None:
+            return next((p for p in self.paragraphs if p.index == e.paragraph), None)
+        return next((p for p in self.paragraphs if p.start <= e.start < p.start + len(p.text)), None)
+
 
 def parse_prediction(line: str, where: str) -> PredictionRecord | None:
     """One line of predict's JSONL, checked; None (and a warning) for an article with no paragraphs.
@@ -540,8 +546,7 @@ def review_score(entity_scores: Iterable[float], class_probs: Iterable[float]) -
 
 def task_prediction(
     text: str,
-    spans: Iterable[Span],
-    span_scores: dict[Span, float],
+    spans: Iterable[tuple[Span, float | None]],
     classes: Iterable[str],
     class_probs: Iterable[float],
     schema: Schema,
@@ -550,19 +555,21 @@ def task_prediction(
     """(result regions, task score) of one task's prediction, as Label Studio stores it.
 
     The one place both ways of sending predictions (``push``, the ML backend of ``serve``)
-    build them: spans on ``text`` as regions with their own scores, the classes as one
-    choice, the task score from :func:`review_score`, checked against the label config.
+    build them: spans on ``text`` (each with its score, or None) as regions with their own
+    scores, the classes as one choice, the task score from :func:`review_score`, checked
+    against the label config.
     """
-    ordered = sorted(spans, key=lambda s: (s.start, s.end))
+    scored = sorted(spans, key=lambda ss: (ss[0].start, ss[0].end))
+    ordered = [s for s, _ in scored]
     for a, b in zip(ordered, ordered[1:]):
         if b.start < a.end:
             raise InputError(f"{where}: overlapping spans {a.label} [{a.start},{a.end}) and {b.label} [{b.start},{b.end})")
     chosen = set(classes)
     result = annotation_results(ordered, [c for c in schema.classes if c in chosen], text)
-    for r, span in zip(result, ordered):  # the UI shows each region's own score
-        if span in span_scores:
-            r["score"] = span_scores[span]
-    score = review_score([span_scores[s] for s in ordered if s in span_scores], class_probs)
+    for r, (_, sc) in zip(result, scored):  # the UI shows each region's own score
+        if sc is not None:
+            r["score"] = sc
+    score = review_score([sc for _, sc in scored if sc is not None], class_probs)
     errors = schema.interface.validate_prediction({"result": result, "score": score}, return_errors=True)
     if errors:
         raise InputError(f"{where}: rejected by the label config: {' '.join(str(errors[0]).split())}")
@@ -587,8 +594,7 @@ def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[Rev
             if c not in schema.classes:
                 raise InputError(f"{where}: paragraph {p.index}: unknown class {c!r} (config has {', '.join(schema.classes)})")
         pars[p.index] = p
-    spans: dict[int, list[Span]] = {i: [] for i in pars}
-    span_scores: dict[int, dict[Span, float]] = {i: {} for i in pars}
+    spans: dict[int, list[tuple[Span, float | None]]] = {i: [] for i in pars}
     for k, e in enumerate(rec.entities):
         at = f"{where}: entity {k} ({e.label} [{e.start},{e.end}))"
         if e.label not in schema.span_labels:
@@ -599,22 +605,16 @@ def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[Rev
             raise InputError(f"{at}: says {e.text!r} but the text there is {text[e.start:e.end]!r}")
         if e.score is not None and not 0.0 <= e.score <= 1.0:
             raise InputError(f"{at}: score {e.score} not in [0, 1]")
-        if e.paragraph is not None:
-            owner = pars.get(e.paragraph)
-            if owner is None:
-                raise InputError(f"{at}: no paragraph {e.paragraph}")
-        else:
-            owner = next((p for p in pars.values() if p.start <= e.start < p.start + len(p.text)), None)
+        owner = rec.paragraph_of(e)
+        if owner is None and e.paragraph is not None:
+            raise InputError(f"{at}: no paragraph {e.paragraph}")
         if owner is None or not (owner.start <= e.start and e.end <= owner.start + len(owner.text)):
             raise InputError(f"{at}: span is not inside {'paragraph ' + str(e.paragraph) if e.paragraph is not None else 'one paragraph'}")
-        span = Span(e.start - owner.start, e.end - owner.start, e.label)
-        spans[owner.index].append(span)
-        if e.score is not None:
-            span_scores[owner.index][span] = e.score
+        spans[owner.index].append((Span(e.start - owner.start, e.end - owner.start, e.label), e.score))
     out = []
     for i, p in pars.items():
         chosen = p.labels if p.labels is not None else [c for c, prob in p.classes.items() if prob >= 0.5]
-        result, score = task_prediction(p.text, spans[i], span_scores[i], chosen, p.classes.values(), schema, f"{where}: paragraph {i}")
+        result, score = task_prediction(p.text, spans[i], chosen, p.classes.values(), schema, f"{where}: paragraph {i}")
         data = {
             "text": p.text,
             "article_id": rec.id,

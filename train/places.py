@@ -203,6 +203,7 @@ class Gazetteer:
 
 
 PLACE_OPENING = ("ORG", "EDU")  # labels whose names may open with a place
+LINKED = ("LOC", *PLACE_OPENING)  # the labels whose entities get a ``place`` (a division, or None)
 
 
 @dataclass(frozen=True)

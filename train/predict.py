@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequenc
 from train.errors import InputError
 from train.files import PROJECT_ROOT, check_output, expand_paths, output_file
 from train.labelstudio import RECORD_VERSION, Span, annotation_results, task_data
-from train.places import PLACE_OPENING, gazetteer
+from train.places import LINKED, gazetteer
 from train.quantities import METRIC_LABELS, parse_metric
 from train.text import EMPTY_ARTICLE, Paragraph, read_article, split_article
 
@@ -260,7 +260,7 @@ def article_record(
         offset += len(par.text) + 1  # paragraphs are joined with "\n"
     text = "\n".join(p.text for p in article.paragraphs)
     for ent, link in zip(out_entities, gazetteer().link_entities(out_entities, text)):
-        if ent["label"] == "LOC" or ent["label"] in PLACE_OPENING:
+        if ent["label"] in LINKED:
             ent["place"] = link.as_json() if link else None
     return {
         "id": article.id,

@@ -63,6 +63,7 @@ def read_records(path: Path) -> Iterator[PredictionRecord]:
                     empty = False
                     rec = parse_prediction(line, f"{path}:{n}")
                     if rec is not None:
+                        _check_owners(rec, f"{path}:{n}")
                         yield rec
         except UnicodeDecodeError:
             raise InputError(f"{path}:{n + 1}: not UTF-8 text (predict writes UTF-8 JSONL)") from None
@@ -78,18 +79,15 @@ def _places(rec: PredictionRecord, gaz: Gazetteer) -> list[dict[str, str] | None
     return [link.as_json() if link else None for link in gaz.link_entities(entities, rec.text)]
 
 
+def _check_owners(rec: PredictionRecord, where: str) -> None:
+    for k, e in enumerate(rec.entities):
+        if rec.paragraph_of(e) is None:
+            raise InputError(f"{where}: entity {k} ({e.label} [{e.start},{e.end})) is in no paragraph of the record")
+
+
 def _paragraph_of(rec: PredictionRecord) -> list[int]:
-    """The paragraph index of each entity (given, or found from its offsets)."""
-    out = []
-    for e in rec.entities:
-        if e.paragraph is not None:
-            out.append(e.paragraph)
-            continue
-        owner = next((p.index for p in rec.paragraphs if p.start <= e.start < p.start + len(p.text)), None)
-        if owner is None:
-            raise InputError(f"{rec.id}: entity [{e.start},{e.end}) is in no paragraph")
-        out.append(owner)
-    return out
+    """The paragraph index of each entity (:meth:`PredictionRecord.paragraph_of`; checked by :func:`read_records`)."""
+    return [rec.paragraph_of(e).index for e in rec.entities]
 
 
 # --------------------------------------------------------------------------- pass one: counting
@@ -442,13 +440,14 @@ class ReportSummary:
 def write_report(inputs: Sequence[Path], out: Path, progress: Callable[[str, int], Any] | None = None) -> ReportSummary:
     """Read the predictions (twice, streaming) and write ``out`` whole, or nothing: it is built under a temp name.
 
-    ``progress(stage, total)`` returns a tqdm-like object (``update``, ``close``) per pass.
+    ``progress(stage, total)`` returns a tqdm-like object (``update``, ``close``) per pass;
+    only then are the input's lines counted first (a third, cheap read, for the time left).
     """
     if out.is_dir() and any(p.name not in OUTPUTS for p in out.iterdir()):
         raise InputError(f"{out}: holds other files; report replaces its directory whole, so give a new one or an earlier report's")
     gaz = gazetteer()
     classes = list(load_schema().classes)
-    total = sum(1 for path in inputs for _ in _lines(path))
+    total = sum(1 for path in inputs for _ in _lines(path)) if progress else 0
 
     def records(stage: str) -> Iterator[PredictionRecord]:
         bar = progress(stage, total) if progress else None

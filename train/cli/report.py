@@ -26,7 +26,7 @@ def report(
     check_output(output, directory=True, inputs=files)
 
     def bar(stage: str, total: int) -> tqdm:
-        return tqdm(total=total, unit="article", desc=stage, file=sys.stderr, disable=None if progress else True)
+        return tqdm(total=total, unit="article", desc=stage, file=sys.stderr)
 
-    summary = write_report(files, output, bar)
+    summary = write_report(files, output, bar if progress and sys.stderr.isatty() else None)
     typer.echo(summary.line(output), err=True)
