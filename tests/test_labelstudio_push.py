@@ -133,7 +133,7 @@ def test_push_creates_one_task_per_paragraph_with_a_scored_prediction(labelstudi
         for r, (_, sc) in zip(want, picks):
             r["score"] = sc  # each region keeps its own score
         assert pred.result == want
-        assert pred.score == pytest.approx(review_score([s for i, _, _, s in PICKS if i == p.index], probs.values()))
+        assert pred.score == pytest.approx(review_score([s for i, _, _, s in PICKS if i == p.index], [probs]))
     # the lowest confidence wins: EDU at 0.41 in paragraph 1, the 0.7 RETAIN margin (0.4) in 10
     assert tasks[1].predictions[0].score == pytest.approx(0.24)  # ATTRACT 0.62 -> margin 0.24
     assert tasks[10].predictions[0].score == pytest.approx(0.4)

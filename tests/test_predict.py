@@ -18,7 +18,7 @@ from train.text import normalize, read_article, split_article
 pytestmark = pytest.mark.slow  # needs the tiny models (trained once per session)
 
 TALENT_TAGGER = [sys.executable, "-c", "from train.cli import main; main()"]
-ARTICLE_KEYS = {"id", "source", "model_version", "record_version", "text", "paragraphs", "entities", "measures"}
+ARTICLE_KEYS = {"id", "source", "model_version", "record_version", "thresholds", "text", "paragraphs", "entities", "measures"}
 PARAGRAPH_KEYS = {"index", "text", "start", "orig_start", "orig_end", "original", "classes", "labels"}
 ENTITY_KEYS = {"label", "text", "start", "end", "score", "paragraph", "orig_start", "orig_end"}
 

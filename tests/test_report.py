@@ -13,7 +13,7 @@ import pytest
 
 from train.errors import InputError
 from train.gold import parse_line
-from train.labelstudio import load_schema
+from train.labelstudio import RECORD_VERSION, load_schema
 from train.quantities import METRIC_LABELS, parse_metric
 from train.report import write_report
 
@@ -93,7 +93,7 @@ def test_the_command_refuses_what_is_not_predict_output_and_leaves_no_half_writt
         "notjson.jsonl": ("{oops\n", ":1: not JSON"),
         "tasks.jsonl": ('{"data": {"text": "x"}}\n', ":1: not a prediction record"),
         "orphan.jsonl": (json.dumps({**gold_records()[0], "entities": [{"label": "LOC", "text": "x", "start": 0, "end": 1, "paragraph": 99}]}, ensure_ascii=False) + "\n", ":1: entity 0 (LOC [0,1)) is in no paragraph"),
-        "future.jsonl": (json.dumps({**gold_records()[0], "record_version": 9}, ensure_ascii=False) + "\n", "record_version: Input should be 1 or 2"),
+        "future.jsonl": (json.dumps({**gold_records()[0], "record_version": 9}, ensure_ascii=False) + "\n", "record_version: Input should be 1, 2 or 3"),
     }
     for name, (content, message) in cases.items():
         bad = tmp_path / name
@@ -130,7 +130,7 @@ def test_predict_output_goes_straight_into_a_report(tiny_models, seed_articles, 
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     record = json.loads(pred.read_text(encoding="utf-8").splitlines()[0])
-    assert record["record_version"] == 2
+    assert record["record_version"] == RECORD_VERSION
     assert all("place" in e for e in record["entities"] if e["label"] in ("LOC", "ORG", "EDU"))
     proc = subprocess.run([*run, "report", str(pred), "-o", str(tmp_path / "r"), "--no-progress"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

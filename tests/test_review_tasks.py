@@ -14,9 +14,9 @@ from train.text import read_article, split_article
 
 
 def test_review_score_is_the_lowest_confidence():
-    assert review_score([0.93, 0.41], [0.62, 0.1, 0.05]) == pytest.approx(0.24)
-    assert review_score([0.2], [0.99]) == pytest.approx(0.2)
-    assert review_score([], [0.5]) == 0.0  # a coin toss on a class
+    assert review_score([0.93, 0.41], [{"ATTRACT": 0.62, "CULTIVATE": 0.1, "RETAIN": 0.05}]) == pytest.approx(0.24)
+    assert review_score([0.2], [{"ATTRACT": 0.99}]) == pytest.approx(0.2)
+    assert review_score([], [{"ATTRACT": 0.5}]) == 0.0  # a coin toss on a class
     assert review_score([], []) == 1.0
 
 

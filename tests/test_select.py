@@ -42,6 +42,7 @@ def test_least_confident_first_spread_over_articles_without_near_duplicates(tiny
     assert proc.returncode == 0, proc.stderr
     tasks = json.loads(out.read_text(encoding="utf-8"))
     assert len(tasks) == 12 and "12 paragraphs from" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # the summary alone: no loading bars
     per_article = Counter(t["data"]["article_id"] for t in tasks)
     assert max(per_article.values()) - min(per_article.values()) <= 1 and len(per_article) >= 5  # round the articles
     texts = [t["data"]["text"] for t in tasks]

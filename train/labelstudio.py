@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
 from label_studio_sdk.label_interface import LabelInterface
 
@@ -473,7 +473,7 @@ class PredictedEntity(BaseModel):
     place: dict[str, StrictStr] | None = None  # record_version 2: the division a LOC (or an ORG/EDU's opening) names
 
 
-RECORD_VERSION = 2  # 2: entities carry ``place``; 1: written before places were linked
+RECORD_VERSION = 3  # 3: the classes' thresholds; 2: entities carry ``place``; 1: before places were linked
 
 
 class PredictionRecord(BaseModel):
@@ -483,7 +483,8 @@ class PredictionRecord(BaseModel):
     id: StrictStr = Field(min_length=1)
     source: StrictStr = ""
     model_version: StrictStr = Field(min_length=1)
-    record_version: Literal[1, 2] = 1
+    record_version: Literal[1, 2, 3] = 1
+    thresholds: dict[str, float] | None = None  # record_version 3: each class's tuned threshold
     text: StrictStr
     paragraphs: list[PredictedParagraph] = Field(min_length=1)
     entities: list[PredictedEntity] = []
@@ -533,14 +534,33 @@ class ReviewTask:
         return (str(self.data["article_id"]), int(self.data["paragraph"]))
 
 
-def review_score(entity_scores: Iterable[float], class_probs: Iterable[float]) -> float:
-    """Per-task score for review order: the model's lowest confidence in the paragraph.
+def class_confidence(p: float, threshold: float = 0.5) -> float:
+    """How sure one class decision is: 0 at the class's threshold, 1 at probability 0 or 1.
 
-    An entity counts with its tagger score; a class counts with its margin from the
-    decision boundary, |p - 0.5| * 2 (0 = a coin toss, 1 = certain either way). A
-    paragraph with neither scores 1. Reviewers sort ascending: least sure first.
+    Relative to the tuned threshold, not to 0.5, because the threshold is where the
+    decision flips: p = 0.35 with threshold 0.30 is a near call (0.07), not a fairly sure
+    "no" (0.3, its distance from 0.5).
     """
-    confidences = [float(s) for s in entity_scores] + [abs(float(p) - 0.5) * 2 for p in class_probs]
+    if p >= threshold:
+        return (p - threshold) / (1 - threshold) if threshold < 1 else 1.0
+    return (threshold - p) / threshold if threshold > 0 else 1.0
+
+
+def review_score(
+    entity_scores: Iterable[float],
+    class_probs: Iterable[Mapping[str, float]],
+    thresholds: Mapping[str, float] | None = None,
+) -> float:
+    """The task score, the one every way of sending predictions gives (README, "The task score").
+
+    The model's lowest confidence in the task: an entity counts with its tagger score, a
+    class decision with :func:`class_confidence` against its threshold (0.5 where the
+    record carries none), for every paragraph's probabilities in ``class_probs``. A task
+    with neither scores 1. Reviewers sort ascending: least sure first.
+    """
+    th = thresholds or {}
+    confidences = [float(s) for s in entity_scores]
+    confidences += [class_confidence(float(p), float(th.get(c, 0.5))) for probs in class_probs for c, p in probs.items()]
     return round(min(confidences, default=1.0), 4)
 
 
@@ -548,16 +568,17 @@ def task_prediction(
     text: str,
     spans: Iterable[tuple[Span, float | None]],
     classes: Iterable[str],
-    class_probs: Iterable[float],
+    class_probs: Iterable[Mapping[str, float]],
+    thresholds: Mapping[str, float] | None,
     schema: Schema,
     where: str,
 ) -> tuple[list[dict[str, Any]], float]:
     """(result regions, task score) of one task's prediction, as Label Studio stores it.
 
-    The one place both ways of sending predictions (``push``, the ML backend of ``serve``)
-    build them: spans on ``text`` (each with its score, or None) as regions with their own
-    scores, the classes as one choice, the task score from :func:`review_score`, checked
-    against the label config.
+    The one place every way of sending predictions (``push``, ``predict --format
+    labelstudio``, ``select``, the ML backend of ``serve``) builds them: spans on ``text``
+    (each with its score, or None) as regions with their own scores, the classes as one
+    choice, the task score from :func:`review_score`, checked against the label config.
     """
     scored = sorted(spans, key=lambda ss: (ss[0].start, ss[0].end))
     ordered = [s for s, _ in scored]
@@ -569,7 +590,7 @@ def task_prediction(
     for r, (_, sc) in zip(result, scored):  # the UI shows each region's own score
         if sc is not None:
             r["score"] = sc
-    score = review_score([sc for _, sc in scored if sc is not None], class_probs)
+    score = review_score([sc for _, sc in scored if sc is not None], class_probs, thresholds)
     errors = schema.interface.validate_prediction({"result": result, "score": score}, return_errors=True)
     if errors:
         raise InputError(f"{where}: rejected by the label config: {' '.join(str(errors[0]).split())}")
@@ -579,6 +600,12 @@ def task_prediction(
 def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[ReviewTask]:
     """Check one article's predictions against its text and the label config; one task per paragraph."""
     text = rec.text
+    for c, t in (rec.thresholds or {}).items():
+        if c not in schema.classes:
+            raise InputError(f"{where}: thresholds: unknown class {c!r} (config has {', '.join(schema.classes)})")
+        if not 0.0 <= t <= 1.0:
+            raise InputError(f"{where}: thresholds: {c} is {t}, not in [0, 1]")
+    th = rec.thresholds or {}
     pars: dict[int, PredictedParagraph] = {}
     for p in rec.paragraphs:
         if p.index in pars:
@@ -613,8 +640,8 @@ def _record_tasks(rec: PredictionRecord, schema: Schema, where: str) -> list[Rev
         spans[owner.index].append((Span(e.start - owner.start, e.end - owner.start, e.label), e.score))
     out = []
     for i, p in pars.items():
-        chosen = p.labels if p.labels is not None else [c for c, prob in p.classes.items() if prob >= 0.5]
-        result, score = task_prediction(p.text, spans[i], chosen, p.classes.values(), schema, f"{where}: paragraph {i}")
+        chosen = p.labels if p.labels is not None else [c for c, prob in p.classes.items() if prob >= th.get(c, 0.5)]
+        result, score = task_prediction(p.text, spans[i], chosen, [p.classes], rec.thresholds, schema, f"{where}: paragraph {i}")
         data = {
             "text": p.text,
             "article_id": rec.id,

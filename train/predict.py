@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequenc
 
 from train.errors import InputError
 from train.files import PROJECT_ROOT, check_output, expand_paths, output_file
-from train.labelstudio import RECORD_VERSION, Span, annotation_results, task_data
+from train.labelstudio import RECORD_VERSION, Span, load_schema, task_data, task_prediction
 from train.places import LINKED, gazetteer
 from train.quantities import METRIC_LABELS, parse_metric
 from train.text import EMPTY_ARTICLE, Paragraph, read_article, split_article
@@ -173,8 +173,16 @@ class Models:
     def load(
         cls, models_dir: str | Path, device: str | None = None, decoding: str = "viterbi", precision: str = "auto"
     ) -> Models:
-        """Load the tagger and classifier of one training run; a one-line InputError if they are missing or mixed."""
+        """Load the tagger and classifier of one training run; a one-line InputError if they are missing or mixed.
+
+        transformers' weight-loading bars are turned off: every command that loads models
+        (predict, select, serve) shows one bar of its own, or none.
+        """
+        from transformers.utils import logging as hf_logging
+
         from train.modeldir import pair_dirs
+
+        hf_logging.disable_progress_bar()
 
         tagger_dir, classifier_dir = pair_dirs(models_dir)
         from train.classifier import Classifier
@@ -267,6 +275,7 @@ def article_record(
         "source": article.source,
         "model_version": version,
         "record_version": RECORD_VERSION,
+        "thresholds": dict(thresholds),
         "text": text,
         "paragraphs": paragraphs,
         "entities": out_entities,
@@ -334,22 +343,6 @@ def predict_records(
 # --------------------------------------------------------------------------- writers
 
 
-def _class_confidence(p: float, threshold: float) -> float:
-    """How sure the decision for one class is: 0 at the threshold, 1 at probability 0 or 1."""
-    if p >= threshold:
-        return (p - threshold) / (1 - threshold) if threshold < 1 else 1.0
-    return (threshold - p) / threshold if threshold > 0 else 1.0
-
-
-def paragraph_score(record: dict[str, Any], index: int, thresholds: dict[str, float] | None = None) -> float:
-    """A paragraph's review score: its lowest entity score or class confidence (low = review first)."""
-    par = record["paragraphs"][index]
-    scores = [e["score"] for e in record["entities"] if e["paragraph"] == index]
-    if thresholds:
-        scores += [_class_confidence(par["classes"][c], t) for c, t in thresholds.items()]
-    return round(min(scores), 4) if scores else 1.0
-
-
 def write_jsonl(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) -> int:
     """One JSON object per article and line."""
     n = 0
@@ -377,41 +370,31 @@ def write_csv(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) -> i
     return n
 
 
-def labelstudio_tasks(
-    article: Article, record: dict[str, Any], thresholds: dict[str, float] | None = None
-) -> list[dict[str, Any]]:
-    """Label Studio import tasks with predictions, one per paragraph of an article."""
+def labelstudio_tasks(article: Article, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Label Studio import tasks with predictions, one per paragraph of an article (regions and
+    task score from :func:`train.labelstudio.task_prediction`, as ``push`` and ``serve`` give them)."""
+    schema = load_schema()
     tasks = []
     for par, rpar in zip(article.paragraphs, record["paragraphs"]):
-        ents = [e for e in record["entities"] if e["paragraph"] == par.index]
-        spans = [Span(e["start"] - rpar["start"], e["end"] - rpar["start"], e["label"]) for e in ents]
-        result = annotation_results(spans, rpar["labels"], par.text)
-        for r, e in zip(result, ents):
-            r["score"] = e["score"]
-        tasks.append(
-            {
-                "data": task_data(article.id, article.source, par),
-                "predictions": [
-                    {
-                        "model_version": record["model_version"],
-                        "score": paragraph_score(record, par.index, thresholds),
-                        "result": result,
-                    }
-                ],
-            }
-        )
+        spans = [
+            (Span(e["start"] - rpar["start"], e["end"] - rpar["start"], e["label"]), e["score"])
+            for e in record["entities"]
+            if e["paragraph"] == par.index
+        ]
+        where = f"article {article.id}: paragraph {par.index}"
+        result, score = task_prediction(par.text, spans, rpar["labels"], [rpar["classes"]], record["thresholds"], schema, where)
+        prediction = {"model_version": record["model_version"], "score": score, "result": result}
+        tasks.append({"data": task_data(article.id, article.source, par), "predictions": [prediction]})
     return tasks
 
 
-def write_labelstudio(
-    pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str], thresholds: dict[str, float] | None = None
-) -> int:
+def write_labelstudio(pairs: Iterable[tuple[Article, dict[str, Any]]], fh: IO[str]) -> int:
     """A Label Studio JSON import file, written task by task (the list is never held in memory)."""
     fh.write("[")
     first = True
     n = 0
     for article, rec in pairs:
-        for task in labelstudio_tasks(article, rec, thresholds):
+        for task in labelstudio_tasks(article, rec):
             fh.write("\n" if first else ",\n")
             fh.write(json.dumps(task, ensure_ascii=False))
             first = False
@@ -499,7 +482,6 @@ def run_predict(
     check_output(output, inputs=files)
     if models is None:
         models = Models.load(models_dir, device=device, decoding=decoding, precision=precision)
-    thresholds = models.thresholds()
     summary = PredictSummary()
     bar = tqdm(total=total, unit="article", file=sys.stderr, disable=None if progress else True, desc="predict")
     try:
@@ -511,7 +493,7 @@ def run_predict(
             elif fmt == "csv":
                 summary.written = write_csv(pairs, fh)
             else:
-                summary.written = write_labelstudio(pairs, fh, thresholds)
+                summary.written = write_labelstudio(pairs, fh)
     finally:
         bar.close()
     return summary

@@ -2,7 +2,7 @@
 
 Uncertainty sampling with diversity: every paragraph of the pool is predicted; the least
 confident come first (a paragraph's confidence is its lowest entity score or class
-confidence, the score reviewers sort by: :func:`train.predict.paragraph_score`); the
+confidence, the task score reviewers sort by: :func:`train.labelstudio.review_score`); the
 choice then goes round the articles, one paragraph per article per round, so a single
 long and puzzling article cannot fill the budget; a paragraph that nearly repeats one
 already chosen (character 5-gram Jaccard similarity at or above ``similarity``) or one
@@ -64,13 +64,12 @@ def select_paragraphs(
 ) -> SelectSummary:
     """The ``budget`` paragraphs of the pool most worth annotating, as Label Studio tasks with predictions."""
     summary = SelectSummary()
-    thresholds = models.thresholds()
     keep = max(KEEP_PER_CHOICE * budget, 1000)
     heap: list[tuple[float, int, int, dict[str, Any]]] = []  # (-score, -order, article number, task): the keep least confident
     order = itertools.count()
     for art_no, (article, record) in enumerate(predict_records(articles, models, batch_size, on_article=on_article)):
         summary.pool_articles += 1
-        for task in labelstudio_tasks(article, record, thresholds):
+        for task in labelstudio_tasks(article, record):
             summary.pool_paragraphs += 1
             if task["data"]["text"] in annotated:
                 summary.annotated += 1

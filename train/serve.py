@@ -128,8 +128,8 @@ class Backend:
         """The task's prediction on its own text (raw or normalized): entities by their original offsets."""
         spans = [(Span(e["orig_start"], e["orig_end"], e["label"]), e["score"]) for e in record["entities"]]
         classes = {c for p in record["paragraphs"] for c in p["labels"]}
-        probs = [v for p in record["paragraphs"] for v in p["classes"].values()]
-        result, score = task_prediction(article.original, spans, classes, probs, self.schema, f"task {article.id}")
+        probs = [p["classes"] for p in record["paragraphs"]]
+        result, score = task_prediction(article.original, spans, classes, probs, record["thresholds"], self.schema, f"task {article.id}")
         return {"result": result, "score": score, "model_version": self.models.version}
 
 

@@ -46,8 +46,5 @@ def predict(
     ),
 ) -> None:
     """Tag entities and metrics, classify paragraphs, and write one record per article."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # stderr keeps one progress bar: ours
     summary = run_predict(inputs, output, fmt, models, batch_size, shard, device, progress, decoding=decoding, precision=precision)
     typer.echo(summary.line(output), err=True)

@@ -23,11 +23,8 @@ def serve(
     batch_size: int = typer.Option(32, "--batch-size", help="Paragraphs per model batch."),
 ) -> None:
     """Answer Label Studio's ML backend requests (/health, /setup, /predict, /webhook) with the models' predictions."""
-    from transformers.utils import logging as hf_logging
-
     from train.serve import load_backend, make_server
 
-    hf_logging.disable_progress_bar()  # loading bars say nothing a reviewer needs
     backend = load_backend(models, device=device, batch_size=batch_size)
     server = make_server(backend, host, port)
     if not _loopback(host):
