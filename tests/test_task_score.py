@@ -41,12 +41,13 @@ def test_push_predict_select_and_serve_give_every_paragraph_the_same_score(tiny_
     records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert all(r["thresholds"] == models.thresholds() for r in records)
 
-    pushed = {t.key: t.score for t in read_predictions(jsonl)}  # what push sends
+    reviewed = read_predictions(jsonl)  # what push sends
+    pushed = {t.key: t.score for t in reviewed}
     predicted = {(t["data"]["article_id"], t["data"]["paragraph"]): t["predictions"][0]["score"] for t in json.loads(import_file.read_text(encoding="utf-8"))}
     chosen = select_paragraphs(iter_articles(files), models, budget=len(pushed), similarity=1.01).chosen
     selected = {(t["data"]["article_id"], t["data"]["paragraph"]): t["predictions"][0]["score"] for t in chosen}
     keys = list(pushed)
-    answer = Backend(models, load_schema()).predict({"tasks": [{"id": i, "data": {"text": t.data["text"]}} for i, t in enumerate(read_predictions(jsonl))]})
+    answer = Backend(models, load_schema()).predict({"tasks": [{"id": i, "data": {"text": t.data["text"]}} for i, t in enumerate(reviewed)]})
     served = {k: r["score"] for k, r in zip(keys, answer["results"])}
 
     assert set(predicted) == set(selected) == set(served) == set(pushed)

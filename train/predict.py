@@ -374,12 +374,14 @@ def labelstudio_tasks(article: Article, record: dict[str, Any]) -> list[dict[str
     """Label Studio import tasks with predictions, one per paragraph of an article (regions and
     task score from :func:`train.labelstudio.task_prediction`, as ``push`` and ``serve`` give them)."""
     schema = load_schema()
+    by_paragraph: dict[int, list[dict[str, Any]]] = {}
+    for e in record["entities"]:
+        by_paragraph.setdefault(e["paragraph"], []).append(e)
     tasks = []
     for par, rpar in zip(article.paragraphs, record["paragraphs"]):
         spans = [
             (Span(e["start"] - rpar["start"], e["end"] - rpar["start"], e["label"]), e["score"])
-            for e in record["entities"]
-            if e["paragraph"] == par.index
+            for e in by_paragraph.get(par.index, [])
         ]
         where = f"article {article.id}: paragraph {par.index}"
         result, score = task_prediction(par.text, spans, rpar["labels"], [rpar["classes"]], record["thresholds"], schema, where)
