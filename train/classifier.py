@@ -174,6 +174,12 @@ class WeightedTrainer(OrderedEvalTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def class_targets(examples: Sequence[Example], classes: Sequence[str], cap: float) -> tuple[np.ndarray, torch.Tensor]:
+    """(multi-hot labels of the examples, the BCE pos_weight they call for), both models' way of weighing rare classes."""
+    labels = np.array([multi_hot(ex.classes, classes) for ex in examples]).reshape(len(examples), len(classes))
+    return labels, torch.tensor(class_weights(labels, cap))
+
+
 def train_classifier(
     data: TrainingData,
     config: TrainConfig,
@@ -186,35 +192,40 @@ def train_classifier(
     cfg = config.classifier
     base, tokenizer = base_encoder(cfg.base_model)
     classes = list(load_schema().classes)
-    id2label = dict(enumerate(classes))
-    val = sorted(val, key=lambda ex: -len(ex.text))
-
-    train_labels = np.array([multi_hot(ex.classes, classes) for ex in train]).reshape(len(train), len(classes))
-    pos_weight = torch.tensor(class_weights(train_labels, cfg.max_pos_weight))
-
+    _, pos_weight = class_targets(train, classes, cfg.max_pos_weight)
     train_data = classifier_dataset(train, tokenizer, classes, cfg.max_length)
-    val_data = classifier_dataset(val, tokenizer, classes, cfg.max_length)
+    val_data = classifier_dataset(sorted(val, key=lambda ex: -len(ex.text)), tokenizer, classes, cfg.max_length)
 
     def fit(member: ClassifierConfig, work: Path, stage: str):
         """One fine-tuned copy, with its own seed for the initial head and the batches."""
         set_seed(member.seed)
-        model = from_base(
-            AutoModelForSequenceClassification,
-            base,
-            num_labels=len(classes),
-            id2label=id2label,
-            label2id={c: i for i, c in id2label.items()},
-            problem_type="multi_label_classification",
-        )
         return fine_tune(
-            member, model, work, tokenizer, DataCollatorWithPadding(tokenizer), train_data, val_data, _compute_metrics,
-            trainer_class=WeightedTrainer, stage=stage, pos_weight=pos_weight,
+            member, sequence_classifier(base, classes), work, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
+            val_data, _compute_metrics, trainer_class=WeightedTrainer, stage=stage, pos_weight=pos_weight,
         )  # fmt: skip
 
     model, training = fit_soup("classifier", cfg, out_dir, fit)
-    tokenizer.model_max_length = cfg.max_length
+    return write_classifier(model, tokenizer, cfg.max_length, data, config, out_dir, training)
 
-    clf = Classifier(model, tokenizer, max_length=cfg.max_length)
+
+def sequence_classifier(base: str, classes: Sequence[str]):
+    """A multi-label paragraph classifier with these classes, from a base encoder (a new pooler and head)."""
+    return from_base(
+        AutoModelForSequenceClassification, base, num_labels=len(classes), id2label=dict(enumerate(classes)),
+        label2id={c: i for i, c in enumerate(classes)}, problem_type="multi_label_classification",
+    )  # fmt: skip
+
+
+def write_classifier(
+    model, tokenizer, max_length: int, data: TrainingData, config: TrainConfig, out_dir: Path, training: dict[str, Any]
+) -> dict[str, Any]:
+    """Tune the thresholds on the validation paragraphs, score there, write ``out_dir/classifier``; return its metrics."""
+    cfg = config.classifier
+    classes = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    val = sorted(data.val, key=lambda ex: -len(ex.text))
+    train_labels, pos_weight = class_targets(data.train, classes, cfg.max_pos_weight)
+    tokenizer.model_max_length = max_length
+    clf = Classifier(model, tokenizer, max_length=max_length)
     probs = np.array([[p[c] for c in classes] for p in clf.predict([ex.text for ex in val], cfg.eval_batch_size)])
     labels = np.array([multi_hot(ex.classes, classes) for ex in val])
     thresholds = tune_thresholds(probs, labels)

@@ -160,6 +160,20 @@ class TrainConfig(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     auxiliary: AuxiliaryConfig = Field(default_factory=AuxiliaryConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    shared_encoder: bool = Field(
+        False,
+        description="train the tagger and the classifier as one encoder with two heads (train.joint): one run, "
+        "and one forward pass per paragraph at prediction; the tagger section sets the base and the schedule",
+    )
+
+    @model_validator(mode="after")
+    def _one_base_when_shared(self) -> "TrainConfig":
+        if self.shared_encoder and self.tagger.base_model != self.classifier.base_model:
+            raise ValueError(
+                f"shared_encoder: tagger.base_model ({self.tagger.base_model}) and classifier.base_model "
+                f"({self.classifier.base_model}) differ; one encoder starts from one base"
+            )
+        return self
 
 
 def read_yaml(path: Path) -> Any:
@@ -190,9 +204,12 @@ def validate(schema: type[BaseModel], data: Any, source: str, sections: str) -> 
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")  # a validator's own words need no pydantic prefix
-            problems.append(f"unknown key '{loc}'" if err["type"] == "extra_forbidden" else f"{loc}: {msg}")
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{loc}'")
+            else:  # a whole-config rule names its keys itself
+                problems.append(f"{loc}: {msg}" if loc else msg)
         raise InputError(f"{source}: {'; '.join(problems)}") from None
 
 
@@ -202,7 +219,7 @@ def parse_config(data: Any, source: str = "<config>", config_dir: Path | None = 
     Paths come back absolute: relative to ``config_dir`` where the mapping sets them, else
     to the project root.
     """
-    config = validate(TrainConfig, data, source, "tagger, classifier, split, auxiliary, augment")
+    config = validate(TrainConfig, data, source, "tagger, classifier, split, auxiliary, augment, shared_encoder")
     return resolve_paths(config, config_dir)
 
 

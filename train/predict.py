@@ -163,11 +163,16 @@ def _manifest_version(model_dir: Path) -> str:
 
 @dataclass
 class Models:
-    """The trained tagger and classifier of one models dir, and their joint version id."""
+    """The trained tagger and classifier of one models dir, and their joint version id.
+
+    ``shared``: the two read text through the same encoder (trained with ``shared_encoder``),
+    which :meth:`predict` then runs once per window for both.
+    """
 
     tagger: Tagger
     classifier: Classifier
     version: str
+    shared: bool = False
 
     @classmethod
     def load(
@@ -194,11 +199,26 @@ class Models:
         bf16 = use_bf16(precision)  # False for int8, as for fp32
         tagger = Tagger.load(tagger_dir, device=device, decoding=decoding, cpu_bf16=bf16)
         classifier = Classifier.load(classifier_dir, device=device, cpu_bf16=bf16)
+        from train.joint import tie_shared_encoder
+
+        shared = tie_shared_encoder(tagger, classifier)
         if precision == "int8":
             if next(tagger.model.parameters()).device.type != "cpu":
                 raise InputError("--precision int8 runs on the CPU only (pass --device cpu)")
             tagger.model, classifier.model = int8_linear(tagger.model), int8_linear(classifier.model)
-        return cls(tagger, classifier, version)
+            if shared:  # quantizing copied the shared encoder; keep one
+                tie_shared_encoder(tagger, classifier)
+        return cls(tagger, classifier, version, shared)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> tuple[list[list[Entity]], list[dict[str, float]]]:
+        """(entities, class probabilities) per text: one encoder pass for both when ``shared``."""
+        if not texts:
+            return [], []
+        if self.shared:
+            from train.joint import predict_shared
+
+            return predict_shared(self.tagger, self.classifier, texts, batch_size)
+        return self.tagger.predict(texts, batch_size=batch_size), self.classifier.predict(texts, batch_size=batch_size)
 
     def thresholds(self) -> dict[str, float]:
         th = self.classifier.thresholds
@@ -326,8 +346,7 @@ def predict_records(
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0].paragraphs[pairs[i][1]].text))
         texts = [pairs[i][0].paragraphs[pairs[i][1]].text for i in order]
         with torch.inference_mode():
-            ents = models.tagger.predict(texts, batch_size=batch_size) if texts else []
-            probs = models.classifier.predict(texts, batch_size=batch_size) if texts else []
+            ents, probs = models.predict(texts, batch_size)
         for j, i in enumerate(order):
             art, k = pairs[i]
             n = len(art.paragraphs)

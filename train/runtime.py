@@ -326,7 +326,10 @@ class StageProgress(TrainerCallback):
         left = elapsed * (state.max_steps - state.global_step) / max(state.global_step, 1)
         figures = "  ".join(
             f"{name} {metrics[key]:.3f}"
-            for name, key in (("val loss", "eval_loss"), ("P", "eval_precision"), ("R", "eval_recall"), ("F1", "eval_f1"))
+            for name, key in (
+                ("val loss", "eval_loss"), ("P", "eval_precision"), ("R", "eval_recall"),
+                ("entities F1", "eval_entity_f1"), ("classes F1", "eval_class_f1"), ("F1", "eval_f1"),
+            )  # fmt: skip
             if key in metrics
         )
         loss = f"train loss {sum(self.losses) / len(self.losses):.3f}  " if self.losses else ""
@@ -470,12 +473,30 @@ def batched_forward(
     token_types: bool = True,
     cpu_bf16: bool = False,
 ) -> list[np.ndarray]:
-    """Run the model over token id sequences, longest first so each batch pads little.
+    """``activation(logits)`` of the model for each token id sequence, as float32 arrays in input
+    order: (tokens, labels) per sequence when ``per_token``, else (labels,)."""
 
-    Returns, in input order, ``activation(logits)`` as float32 arrays: (tokens, labels)
-    per sequence when ``per_token``, else (labels,). On a GPU the model runs in mixed
-    precision; on a CPU only with ``cpu_bf16`` (about 2x faster with AMX, and a few
-    tokens in ten thousand change their best label).
+    def step(inputs: dict[str, torch.Tensor], lengths: Sequence[int]) -> list[np.ndarray]:
+        values = activation(model(**inputs).logits.float()).cpu().numpy()
+        return [values[r, :n] if per_token else values[r] for r, n in enumerate(lengths)]
+
+    return forward_batches(model, sequences, pad_id, batch_size, step, token_types, cpu_bf16)
+
+
+def forward_batches(
+    model: torch.nn.Module,
+    sequences: Sequence[Sequence[int]],
+    pad_id: int,
+    batch_size: int,
+    step: Callable[[dict[str, torch.Tensor], Sequence[int]], list[Any]],
+    token_types: bool = True,
+    cpu_bf16: bool = False,
+) -> list[Any]:
+    """Run ``step(inputs, lengths)`` over padded batches of the sequences, longest first so each
+    batch pads little; ``step`` returns one value per row, and they come back in input order.
+
+    On a GPU the model runs in mixed precision; on a CPU only with ``cpu_bf16`` (about 2x
+    faster with AMX, and a few tokens in ten thousand change their best label).
     """
     device = next(model.parameters()).device
     autocast = (
@@ -483,7 +504,7 @@ def batched_forward(
         if device.type == "cuda"
         else torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
     )
-    out: list[np.ndarray | None] = [None] * len(sequences)
+    out: list[Any] = [None] * len(sequences)
     max_width = max(max(map(len, sequences), default=0), model.config.max_position_embeddings)
     model.eval()
     with torch.inference_mode(), autocast:
@@ -498,7 +519,6 @@ def batched_forward(
             inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
             if token_types:
                 inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
-            values = activation(model(**inputs).logits.float()).cpu().numpy()
-            for r, i in enumerate(idx):
-                out[i] = values[r, : len(sequences[i])] if per_token else values[r]
-    return out  # type: ignore[return-value]
+            for i, value in zip(idx, step(inputs, [len(sequences[i]) for i in idx])):
+                out[i] = value
+    return out

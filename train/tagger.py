@@ -77,6 +77,7 @@ class LabelCodec:
                 self.types.append(typ)
             self.type_of[i] = self.types.index(typ)
             self.inside[i] = prefix == "I"
+        self.label2id = {name: i for i, name in id2label.items()}
         # I-X only after B-X or I-X; anything else may follow anything.
         same_type = self.type_of[:, None] == self.type_of[None, :]
         self.allowed = np.where(self.inside[None, :], same_type & (self.type_of[:, None] >= 0), True)
@@ -306,6 +307,97 @@ def token_classifier(base: str, labels: Sequence[str]):
     )  # fmt: skip
 
 
+@dataclass
+class TaggerSetup:
+    """What every tagger fine-tuning needs before its first step: the base and its tokenizer (with
+    the configured token split), the BIO labels, and the validation windows; shared by
+    :func:`train_tagger` and the one-encoder training of :mod:`train.joint`."""
+
+    data: TrainingData
+    config: TrainConfig
+    base: str
+    tokenizer: Any
+    labels: list[str]
+    codec: LabelCodec
+    val: list[Example]  # longest first: evaluation batches pad little
+    val_windows: Windows
+    val_labels: list[list[int]]
+    align: AlignReport
+    sizes: dict[str, int]
+
+    @classmethod
+    def make(cls, data: TrainingData, config: TrainConfig, schema: Schema | None = None) -> "TaggerSetup":
+        if not data.val:
+            raise InputError("the tagger needs validation paragraphs: give data from at least two articles")
+        cfg = config.tagger
+        base, tokenizer = base_encoder(cfg.base_model)
+        tokenizer = split_tokens(tokenizer, cfg.token_split)
+        labels = bio_labels(schema)
+        codec = LabelCodec(dict(enumerate(labels)))
+        val = sorted(data.val, key=lambda ex: -len(ex.text))
+        align = AlignReport()
+        val_windows, val_labels = tagger_features(val, tokenizer, codec.label2id, cfg.max_length, cfg.stride, align)
+        return cls(data, config, base, tokenizer, labels, codec, val, val_windows, val_labels, align, {})
+
+    @property
+    def span_labels(self) -> list[str]:
+        return self.codec.types
+
+    def new_model(self, member: TaggerConfig):
+        """A fresh token classifier for one copy (after the public NER corpora when they are on)."""
+        set_seed(member.seed)
+        return auxiliary_stage(token_classifier(self.base, self.labels), self.tokenizer, self.config.auxiliary, member)
+
+    def train_windows(self, member: TaggerConfig) -> tuple[Windows, list[list[int]], int]:
+        """(windows, token labels, how many paragraphs were real) of one copy's training data: the training
+        paragraphs, then their place-swapped copies (its own seed), when augmentation is on."""
+        train, aug = list(self.data.train), self.config.augment
+        if aug.place_copies:
+            train += augment_places(self.data.train, load_places(aug.places), aug.place_copies, aug.place_rate, member.seed)
+        first = not self.sizes  # the alignment report and the sizes count the first copy's paragraphs
+        windows, labels = tagger_features(
+            train, self.tokenizer, self.codec.label2id, member.max_length, member.stride, self.align if first else AlignReport()
+        )
+        if first:
+            self.sizes.update(place_swapped_copies=len(train) - len(self.data.train), windows_train=len(windows.input_ids))
+        return windows, labels, len(self.data.train)
+
+    def metric_fn(self):
+        return _metric_fn(self.val, self.val_windows, self.codec, self.span_labels)
+
+    def write(self, model, training: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        """Score the trained tagger on the validation paragraphs and write ``out_dir/tagger``; return its metrics."""
+        cfg = self.config.tagger
+        model.config.window_stride = cfg.stride
+        self.tokenizer.model_max_length = cfg.max_length
+        tagger = Tagger(model, self.tokenizer, cfg.max_length, cfg.stride)
+        report = entity_report(self.val, tagger.predict([ex.text for ex in self.val], cfg.eval_batch_size), self.span_labels)
+        align = self.align
+        metrics = {
+            "validation": report,
+            "data": {**self.data.info, **self.sizes, "windows_validation": len(self.val_windows.input_ids)},
+            "alignment": {
+                "spans": align.spans,
+                "misaligned": dict(align.misaligned),
+                "examples": align.samples,
+                "summary": align.summary(),
+            },
+            **training,
+            "note": "Figures: seqeval strict IOB2 over characters of whole validation paragraphs "
+            "(windows merged, BIO repaired); a span boundary inside a token counts as an error.",
+        }
+        what = (
+            "Tags entities and metrics (" + ", ".join(self.span_labels) + ") in normalized Chinese paragraphs; "
+            "load with `train.tagger.Tagger.load(dir)`."
+        )
+        write_model(
+            out_dir / "tagger", "tagger", model, self.tokenizer, metrics, self.config, self.data.paths, cfg.base_model,
+            card=lambda man: model_card("Talent-policy token tagger", what, man, metrics, "per_type"),
+            curves=training["training"]["log_history"],
+        )  # fmt: skip
+        return metrics
+
+
 def train_tagger(
     data: TrainingData,
     config: TrainConfig,
@@ -316,70 +408,18 @@ def train_tagger(
 
     ``schema`` defaults to labels/label_config.xml; benchmarks pass another label set.
     """
-    train, val = data.train, data.val
-    if not val:
-        raise InputError("the tagger needs validation paragraphs: give data from at least two articles")
-    cfg = config.tagger
-    base, tokenizer = base_encoder(cfg.base_model)
-    tokenizer = split_tokens(tokenizer, cfg.token_split)
-    labels = bio_labels(schema)
-    label2id = {l: i for i, l in enumerate(labels)}
-    id2label = dict(enumerate(labels))
-    codec = LabelCodec(id2label)
-    span_labels = codec.types
-
-    val = sorted(val, key=lambda ex: -len(ex.text))  # evaluation batches pad little
-    places = load_places(config.augment.places) if config.augment.place_copies else None
-    align = AlignReport()
-    val_windows, val_labels = tagger_features(val, tokenizer, label2id, cfg.max_length, cfg.stride, align)
-    sizes: dict[str, int] = {}
+    setup = TaggerSetup.make(data, config, schema)
+    tokenizer = setup.tokenizer
 
     def fit(member: TaggerConfig, work: Path, stage: str):
         """One fine-tuned copy: its own seed for the place swaps, the initial weights and the batches."""
-        examples, augmented = list(train), []
-        if places is not None:
-            augmented = augment_places(train, places, config.augment.place_copies, config.augment.place_rate, member.seed)
-            examples += augmented
-        first = not sizes  # the alignment report and the sizes count the first copy's paragraphs
-        windows, labels_ = tagger_features(
-            examples, tokenizer, label2id, member.max_length, member.stride, align if first else AlignReport()
-        )
-        if first:
-            sizes.update(place_swapped_copies=len(augmented), windows_train=len(windows.input_ids))
-        set_seed(member.seed)
-        model = auxiliary_stage(token_classifier(base, labels), tokenizer, config.auxiliary, member)
+        windows, labels, _ = setup.train_windows(member)
+        model = setup.new_model(member)
         return fine_tune(
             member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
-            tagger_dataset(windows, labels_, tokenizer), tagger_dataset(val_windows, val_labels, tokenizer),
-            _metric_fn(val, val_windows, codec, span_labels), stage=stage,
+            tagger_dataset(windows, labels, tokenizer), tagger_dataset(setup.val_windows, setup.val_labels, tokenizer),
+            setup.metric_fn(), stage=stage,
         )  # fmt: skip
 
-    model, training = fit_soup("tagger", cfg, out_dir, fit)
-    model.config.window_stride = cfg.stride
-    tokenizer.model_max_length = cfg.max_length
-
-    tagger = Tagger(model, tokenizer, cfg.max_length, cfg.stride)
-    report = entity_report(val, tagger.predict([ex.text for ex in val], cfg.eval_batch_size), span_labels)
-    metrics = {
-        "validation": report,
-        "data": {**data.info, **sizes, "windows_validation": len(val_windows.input_ids)},
-        "alignment": {
-            "spans": align.spans,
-            "misaligned": dict(align.misaligned),
-            "examples": align.samples,
-            "summary": align.summary(),
-        },
-        **training,
-        "note": "Figures: seqeval strict IOB2 over characters of whole validation paragraphs "
-        "(windows merged, BIO repaired); a span boundary inside a token counts as an error.",
-    }
-    what = (
-        "Tags entities and metrics (" + ", ".join(span_labels) + ") in normalized Chinese paragraphs; "
-        "load with `train.tagger.Tagger.load(dir)`."
-    )
-    write_model(
-        out_dir / "tagger", "tagger", model, tokenizer, metrics, config, data.paths, cfg.base_model,
-        card=lambda man: model_card("Talent-policy token tagger", what, man, metrics, "per_type"),
-        curves=training["training"]["log_history"],
-    )  # fmt: skip
-    return metrics
+    model, training = fit_soup("tagger", config.tagger, out_dir, fit)
+    return setup.write(model, training, out_dir)

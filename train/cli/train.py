@@ -38,13 +38,15 @@ def skipped_line(data: ExportData) -> str:
 
 
 def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[str, Any]:
-    """Read the exports, split by article, train the tagger then the classifier, publish them as ``out``'s pair.
+    """Read the exports, split by article, train the tagger then the classifier (or both at once with
+    ``shared_encoder``), publish them as ``out``'s pair.
 
     Progress goes to the ``train`` loggers (stderr, see train/cli/_app.py) and, for the
     record, to ``train.log`` in the run's dir.
     """
     from train.classifier import train_classifier
     from train.dataset import training_data
+    from train.joint import train_shared
     from train.tagger import train_tagger
 
     data = read_exports(paths)
@@ -60,10 +62,14 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[
     )
     log.info(said[1])
     with staged_pair(out) as (stage, run), log_file(stage / "train.log", said):  # both models, or neither: train/modeldir.py
-        tagger = train_tagger(split, config, stage)
+        if config.shared_encoder:
+            tagger, classifier = train_shared(split, config, stage)
+        else:
+            tagger = train_tagger(split, config, stage)
         log.info("tagger: %s", tagger["alignment"]["summary"])
         log.info("tagger: validation micro F1 %.3f, macro F1 %.3f", tagger["validation"]["micro"]["f1"], tagger["validation"]["macro"]["f1"])
-        classifier = train_classifier(split, config, stage)
+        if not config.shared_encoder:
+            classifier = train_classifier(split, config, stage)
         log.info(
             "classifier: validation micro F1 %.3f, macro F1 %.3f", classifier["validation"]["micro"]["f1"], classifier["validation"]["macro"]["f1"]
         )
