@@ -78,6 +78,13 @@ def test_predict_runs_the_encoder_once_and_agrees_with_two_passes(shared_models)
         assert a.keys() == b.keys() and all(abs(a[c] - b[c]) <= 2e-4 for c in a)
 
 
+def test_int8_keeps_one_shared_encoder(shared_models):
+    models = Models.load(shared_models, precision="int8")
+    assert models.shared and models.classifier.model.bert.encoder is models.tagger.model.bert.encoder
+    ents, probs = models.predict([p.text for p in split_article(read_article(SEED_ARTICLE))][:4])
+    assert len(ents) == len(probs) == 4 and all(set(p) == set(models.classifier.classes) for p in probs)
+
+
 def test_separately_trained_models_are_not_taken_for_shared(tiny_models):
     assert not Models.load(tiny_models.root).shared
 

@@ -176,6 +176,13 @@ def model_card(title: str, what: str, man: dict[str, Any], metrics: dict[str, An
         if soup
         else ""
     )
+    shared = bool(metrics.get("shared_encoder"))
+    shared_line = (
+        "Encoder: shared with the other model of this run (`shared_encoder`): one fine-tuning trained both heads, "
+        "and predict runs the encoder once for both.\n"
+        if shared
+        else ""
+    )
     return f"""# {title}
 
 Version `{man['version']}`, trained {man['created_utc']} from `{man['base_model']}`.
@@ -195,8 +202,8 @@ from {data['train_articles']} articles, {data['validation_examples']} validation
 {metrics.get('note', '')}
 
 Training{' of the first copy' if soup else ''}: {training.get('epochs_run', '?')} epochs, best at epoch {training.get('best_epoch', '?')}
-(early stopping on validation F1).
-{soup_line}
+(early stopping on validation F1{', the mean of the entity and the class F1' if shared else ''}).
+{shared_line}{soup_line}
 ![training curves]({CURVES})
 
 ## Files

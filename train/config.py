@@ -73,6 +73,9 @@ class TaggerConfig(ModelConfig):
 
 class ClassifierConfig(ModelConfig):
     max_pos_weight: float = Field(10.0, ge=1, description="cap on the BCE pos_weight of a rare class")
+    shared_loss_weight: float = Field(
+        1.0, gt=0, description="with shared_encoder: the class loss's weight beside the tagger's token loss"
+    )
 
 
 class SplitConfig(_Section):

@@ -5,8 +5,9 @@ pays for two runs and prediction for two forward passes. With ``shared_encoder: 
 (configs/train.yaml) one encoder learns under both losses in one run: the token loss of every
 window and the class loss of each paragraph's first window (the classifier reads a
 paragraph's first ``max_length`` tokens, which is that window). The result is the usual two
-model dirs, whose encoder weights are identical; :func:`tie_shared_encoder` finds that out
-when they are loaded, and :func:`predict_shared` then runs the encoder once for both heads.
+model dirs, whose encoder weights are identical. :func:`shares_encoder` finds that out when
+they are loaded (by comparing the weights, so no flag has to be trusted), and
+:func:`predict_shared` then runs the encoder once for both heads.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ class SharedEncoderModel(torch.nn.Module):
     the tagger's, so a state dict holds every weight once); its pooler and head are
     submodules here. ``forward`` returns token logits for every window and class logits
     from each window's first token; the loss is the token cross-entropy plus the class BCE
-    (``pos_weight`` per class) of the windows ``class_mask`` marks.
+    (``pos_weight`` per class) of the windows ``class_mask`` marks, times ``class_weight``: at the
+    start the token loss moves the encoder about ten times more than the class loss does.
     """
 
-    def __init__(self, tagger, classifier, pos_weight: torch.Tensor):
+    def __init__(self, tagger, classifier, pos_weight: torch.Tensor, class_weight: float = 1.0):
         super().__init__()
         prefix = tagger.base_model_prefix
         self.pooler, self.class_dropout, self.class_head = _class_parts(classifier)
@@ -60,6 +62,7 @@ class SharedEncoderModel(torch.nn.Module):
         object.__setattr__(self, "classifier", classifier)
         self.config = tagger.config
         self.register_buffer("pos_weight", pos_weight.float(), persistent=False)
+        self.class_weight = class_weight
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, class_labels=None, class_mask=None):
         encoder = getattr(self.tagger, self.tagger.base_model_prefix)
@@ -71,7 +74,7 @@ class SharedEncoderModel(torch.nn.Module):
             loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
             if class_labels is not None and class_mask is not None and bool(class_mask.any()):
                 rows = class_mask.bool()
-                loss = loss + F.binary_cross_entropy_with_logits(
+                loss = loss + self.class_weight * F.binary_cross_entropy_with_logits(
                     class_logits.float()[rows], class_labels.float()[rows], pos_weight=self.pos_weight
                 )
             out["loss"] = loss
@@ -165,7 +168,9 @@ def train_shared(data: TrainingData, config: TrainConfig, out_dir: Path) -> tupl
     def fit(member: TaggerConfig, work: Path, stage: str):
         """One copy: its own seed for the place swaps, both heads' initial weights and the batches."""
         windows, labels, _ = setup.train_windows(member)
-        model = SharedEncoderModel(setup.new_model(member), sequence_classifier(setup.base, classes), pos_weight)
+        model = SharedEncoderModel(
+            setup.new_model(member), sequence_classifier(setup.base, classes), pos_weight, config.classifier.shared_loss_weight
+        )
         return fine_tune(
             member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
             _dataset(windows, labels, data.train, classes, tokenizer), val_data, _metric_fn(setup, classes),
@@ -200,32 +205,33 @@ def _same_encoder(a, b) -> bool:
     return all(k in sb and sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in keys)
 
 
-def tie_shared_encoder(tagger: Tagger, classifier: Classifier) -> bool:
-    """Whether the two models read text identically (same tokenizer, same length, equal encoder
-    weights: a pair trained with ``shared_encoder``); if so, the classifier's encoder becomes
-    the tagger's (one copy in memory) and :func:`predict_shared` may serve both."""
+def shares_encoder(tagger: Tagger, classifier: Classifier) -> bool:
+    """Whether the two models read text identically: same tokenizer, same length, equal encoder
+    weights (a pair trained with ``shared_encoder``), so :func:`predict_shared` may serve both."""
     try:
         _class_parts(classifier.model)
     except InputError:
         return False
-    if (
-        tagger.max_length != classifier.max_length
-        or not _same_tokenizer(tagger.tokenizer, classifier.tokenizer)
-        or not isinstance(getattr(tagger.model, "classifier", None), torch.nn.Linear)
-        or not _same_encoder(tagger.model, classifier.model)
-    ):
-        return False
+    return (
+        tagger.max_length == classifier.max_length
+        and _same_tokenizer(tagger.tokenizer, classifier.tokenizer)
+        and isinstance(getattr(tagger.model, "classifier", None), torch.nn.Linear)
+        and _same_encoder(tagger.model, classifier.model)
+    )
+
+
+def tie_encoder(tagger: Tagger, classifier: Classifier) -> None:
+    """Make the classifier's encoder the tagger's object (one copy in memory); for a pair that :func:`shares_encoder`."""
     shared = getattr(tagger.model, tagger.model.base_model_prefix)
     other = getattr(classifier.model, classifier.model.base_model_prefix)
     other.embeddings, other.encoder = shared.embeddings, shared.encoder
-    return True
 
 
 def predict_shared(
     tagger: Tagger, classifier: Classifier, texts: Sequence[str], batch_size: int = 32
 ) -> tuple[list[list[Entity]], list[dict[str, float]]]:
     """What ``tagger.predict`` and ``classifier.predict`` return, from one encoder pass per window
-    (a pair for which :func:`tie_shared_encoder` said yes)."""
+    (a pair for which :func:`shares_encoder` said yes)."""
     if not texts:
         return [], []
     windows = tokenize_windows(texts, tagger.tokenizer, tagger.max_length, tagger.stride)

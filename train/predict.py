@@ -199,15 +199,15 @@ class Models:
         bf16 = use_bf16(precision)  # False for int8, as for fp32
         tagger = Tagger.load(tagger_dir, device=device, decoding=decoding, cpu_bf16=bf16)
         classifier = Classifier.load(classifier_dir, device=device, cpu_bf16=bf16)
-        from train.joint import tie_shared_encoder
+        from train.joint import shares_encoder, tie_encoder
 
-        shared = tie_shared_encoder(tagger, classifier)
+        shared = shares_encoder(tagger, classifier)
         if precision == "int8":
             if next(tagger.model.parameters()).device.type != "cpu":
                 raise InputError("--precision int8 runs on the CPU only (pass --device cpu)")
             tagger.model, classifier.model = int8_linear(tagger.model), int8_linear(classifier.model)
-            if shared:  # quantizing copied the shared encoder; keep one
-                tie_shared_encoder(tagger, classifier)
+        if shared:  # one copy of the encoder in memory (quantizing copies it)
+            tie_encoder(tagger, classifier)
         return cls(tagger, classifier, version, shared)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> tuple[list[list[Entity]], list[dict[str, float]]]:
