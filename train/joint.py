@@ -29,11 +29,16 @@ from train.runtime import OrderedEvalTrainer, fine_tune, fit_soup, forward_batch
 from train.tagger import Entity, Tagger, TaggerSetup, decode_entities, merge_windows
 
 
+def _linear(module: Any) -> bool:
+    """A linear layer, float or quantized (``--precision int8`` swaps the class)."""
+    return isinstance(module, torch.nn.Module) and hasattr(module, "out_features")
+
+
 def _class_parts(model) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
     """(pooler, dropout, head) of a BERT-style sequence classifier: the head reads the pooled first token."""
     encoder = getattr(model, model.base_model_prefix)
     pooler = getattr(encoder, "pooler", None)
-    if pooler is None or not isinstance(getattr(model, "classifier", None), torch.nn.Linear):
+    if pooler is None or not _linear(getattr(model, "classifier", None)):
         raise InputError(
             f"shared_encoder: a {type(model).__name__} has no BERT-style pooler and linear head; "
             "set shared_encoder: false for this base"
@@ -215,7 +220,7 @@ def shares_encoder(tagger: Tagger, classifier: Classifier) -> bool:
     return (
         tagger.max_length == classifier.max_length
         and _same_tokenizer(tagger.tokenizer, classifier.tokenizer)
-        and isinstance(getattr(tagger.model, "classifier", None), torch.nn.Linear)
+        and _linear(getattr(tagger.model, "classifier", None))
         and _same_encoder(tagger.model, classifier.model)
     )
 
