@@ -90,7 +90,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _compute_metrics(p: EvalPrediction) -> dict[str, float]:
+def class_metrics(p: EvalPrediction) -> dict[str, float]:
+    """Validation figures from logits, each class at its best threshold (what picks the best epoch)."""
     logits = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
     probs, labels = _sigmoid(logits.astype(np.float64)), np.asarray(p.label_ids)
     rep = class_report(probs, labels, tune_thresholds(probs, labels), [str(i) for i in range(probs.shape[1])])
@@ -201,7 +202,7 @@ def train_classifier(
         set_seed(member.seed)
         return fine_tune(
             member, sequence_classifier(base, classes), work, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
-            val_data, _compute_metrics, trainer_class=WeightedTrainer, stage=stage, pos_weight=pos_weight,
+            val_data, class_metrics, trainer_class=WeightedTrainer, stage=stage, pos_weight=pos_weight,
         )  # fmt: skip
 
     model, training = fit_soup("classifier", cfg, out_dir, fit)

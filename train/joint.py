@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DataCollatorForTokenClassification, EvalPrediction
 
-from train.classifier import Classifier, _compute_metrics, class_targets, sequence_classifier, write_classifier
+from train.classifier import Classifier, class_metrics, class_targets, sequence_classifier, write_classifier
 from train.config import TaggerConfig, TrainConfig
 from train.dataset import IGNORE, TrainingData, Windows, multi_hot, tagger_dataset, tokenize_windows
 from train.errors import InputError
@@ -148,7 +148,7 @@ def _metric_fn(setup: TaggerSetup, classes: Sequence[str]):
     def compute(p: EvalPrediction) -> dict[str, float]:
         token_logits, class_logits = p.predictions[0], p.predictions[1]
         ent = entities(EvalPrediction(predictions=token_logits, label_ids=None))
-        cls = _compute_metrics(EvalPrediction(predictions=class_logits[first], label_ids=labels))
+        cls = class_metrics(EvalPrediction(predictions=class_logits[first], label_ids=labels))
         return {
             "f1": (ent["f1"] + cls["f1"]) / 2,
             "entity_f1": ent["f1"],
@@ -172,7 +172,7 @@ def train_shared(data: TrainingData, config: TrainConfig, out_dir: Path) -> tupl
 
     def fit(member: TaggerConfig, work: Path, stage: str):
         """One copy: its own seed for the place swaps, both heads' initial weights and the batches."""
-        windows, labels, _ = setup.train_windows(member)
+        windows, labels = setup.train_windows(member)
         model = SharedEncoderModel(
             setup.new_model(member), sequence_classifier(setup.base, classes), pos_weight, config.classifier.shared_loss_weight
         )

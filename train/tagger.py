@@ -348,9 +348,9 @@ class TaggerSetup:
         set_seed(member.seed)
         return auxiliary_stage(token_classifier(self.base, self.labels), self.tokenizer, self.config.auxiliary, member)
 
-    def train_windows(self, member: TaggerConfig) -> tuple[Windows, list[list[int]], int]:
-        """(windows, token labels, how many paragraphs were real) of one copy's training data: the training
-        paragraphs, then their place-swapped copies (its own seed), when augmentation is on."""
+    def train_windows(self, member: TaggerConfig) -> tuple[Windows, list[list[int]]]:
+        """(windows, token labels) of one copy's training data: the training paragraphs, then
+        their place-swapped copies (its own seed) when augmentation is on."""
         train, aug = list(self.data.train), self.config.augment
         if aug.place_copies:
             train += augment_places(self.data.train, load_places(aug.places), aug.place_copies, aug.place_rate, member.seed)
@@ -360,7 +360,7 @@ class TaggerSetup:
         )
         if first:
             self.sizes.update(place_swapped_copies=len(train) - len(self.data.train), windows_train=len(windows.input_ids))
-        return windows, labels, len(self.data.train)
+        return windows, labels
 
     def metric_fn(self):
         return _metric_fn(self.val, self.val_windows, self.codec, self.span_labels)
@@ -413,7 +413,7 @@ def train_tagger(
 
     def fit(member: TaggerConfig, work: Path, stage: str):
         """One fine-tuned copy: its own seed for the place swaps, the initial weights and the batches."""
-        windows, labels, _ = setup.train_windows(member)
+        windows, labels = setup.train_windows(member)
         model = setup.new_model(member)
         return fine_tune(
             member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
