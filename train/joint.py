@@ -46,6 +46,13 @@ def _class_parts(model) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Modu
     return pooler, model.dropout, model.classifier
 
 
+def _tie(tagger, classifier) -> None:
+    """The sequence classifier's embeddings and layers become the token classifier's objects (its pooler stays)."""
+    shared = getattr(tagger, tagger.base_model_prefix)
+    other = getattr(classifier, classifier.base_model_prefix)
+    other.embeddings, other.encoder = shared.embeddings, shared.encoder
+
+
 class SharedEncoderModel(torch.nn.Module):
     """A token classifier and a sequence classifier on one encoder (the token classifier's).
 
@@ -59,10 +66,8 @@ class SharedEncoderModel(torch.nn.Module):
 
     def __init__(self, tagger, classifier, pos_weight: torch.Tensor, class_weight: float = 1.0):
         super().__init__()
-        prefix = tagger.base_model_prefix
         self.pooler, self.class_dropout, self.class_head = _class_parts(classifier)
-        shared, other = getattr(tagger, prefix), getattr(classifier, prefix)
-        other.embeddings, other.encoder = shared.embeddings, shared.encoder
+        _tie(tagger, classifier)
         self.tagger = tagger
         object.__setattr__(self, "classifier", classifier)
         self.config = tagger.config
@@ -227,9 +232,7 @@ def shares_encoder(tagger: Tagger, classifier: Classifier) -> bool:
 
 def tie_encoder(tagger: Tagger, classifier: Classifier) -> None:
     """Make the classifier's encoder the tagger's object (one copy in memory); for a pair that :func:`shares_encoder`."""
-    shared = getattr(tagger.model, tagger.model.base_model_prefix)
-    other = getattr(classifier.model, classifier.model.base_model_prefix)
-    other.embeddings, other.encoder = shared.embeddings, shared.encoder
+    _tie(tagger.model, classifier.model)
 
 
 def predict_shared(
