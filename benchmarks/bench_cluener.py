@@ -7,6 +7,9 @@ CLUENER dev (its test set has no labels), with the tagger's Viterbi decoding and
 per-token argmax. Published: bert-base-chinese 79.4 (dev),
 BiLSTM-CRF 70.0 (test).
 
+The tagger is the one configs/train.yaml describes (its base, depth, token split and
+learning rates); windows, batches and epochs are this benchmark's, for sentences.
+
     .venv/bin/python benchmarks/bench_cluener.py [--epochs 3] [--limit N] [--init pretrained random]
 """
 
@@ -23,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer  # noqa: E402
 
-from train.config import TrainConfig  # noqa: E402
+from train.config import TrainConfig, load_config  # noqa: E402
 from train.corpora import LABEL_MAPS, mapped_examples, read_cluener, to_labelstudio_export  # noqa: E402
 from train.labelstudio import load_schema, read_export  # noqa: E402
 from train.runtime import resolve_base  # noqa: E402
@@ -70,11 +73,11 @@ def random_base(base: str, out: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", default="models/base")
+    ap.add_argument("--base", default=None, help="the base encoder (default: configs/train.yaml's tagger base)")
     ap.add_argument("--epochs", type=float, default=3)
     ap.add_argument("--max-steps", type=int, default=-1)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=None, help="encoder learning rate (default: configs/train.yaml's)")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
     ap.add_argument("--init", nargs="+", default=["pretrained", "random"], choices=["pretrained", "random"])
     args = ap.parse_args()
@@ -87,7 +90,8 @@ def main() -> None:
     dev = read_export(dev_path, schema).examples
     print(f"CLUENER via Label Studio exports: {len(train)} train, {len(dev)} dev sentences", file=sys.stderr)
 
-    base = resolve_base(args.base)
+    project = load_config().tagger
+    base = resolve_base(args.base or project.base_model)
     results = {}
     for init in args.init:
         encoder = base if init == "pretrained" else random_base(base, BUILD / "random-base")
@@ -101,7 +105,10 @@ def main() -> None:
                     "max_steps": args.max_steps,
                     "batch_size": args.batch_size,
                     "eval_batch_size": 128,
-                    "learning_rate": args.lr,
+                    "learning_rate": args.lr or project.learning_rate,
+                    "head_learning_rate": project.head_learning_rate,
+                    "token_split": project.token_split,
+                    "layers": project.layers,
                     "early_stopping_patience": 2,
                     "logging_steps": 50,
                 }
@@ -128,7 +135,7 @@ def main() -> None:
             "minutes": round((time.perf_counter() - started) / 60, 1),
         }
         print(f"{init:>10}: dev micro F1 {results[init]['dev_micro_f1']:.4f} ({results[init]['minutes']} min)", file=sys.stderr)
-    report = {"base": args.base, "args": vars(args), "train_sentences": len(train), "dev_sentences": len(dev), "results": results}
+    report = {"base": base, "layers": project.layers, "args": vars(args), "train_sentences": len(train), "dev_sentences": len(dev), "results": results}
     (BUILD / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(json.dumps(report, indent=1))
 

@@ -94,3 +94,8 @@ def test_shared_encoder_needs_one_base():
         parse_config(
             {"tagger": {"base_model": "a/b"}, "classifier": {"base_model": "c/d"}, "shared_encoder": True}, "train.yaml"
         )
+
+
+def test_shared_encoder_needs_one_depth():
+    with pytest.raises(InputError, match=r"train.yaml: shared_encoder: tagger.layers \(6\) and classifier.layers \(None\) differ"):
+        parse_config({"tagger": {"layers": 6}, "shared_encoder": True}, "train.yaml")

@@ -168,6 +168,31 @@ def test_a_base_whose_weights_do_not_fit_is_an_error(tiny_base, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["tagger", "classifier"])
+def test_layers_keeps_the_bases_first_layers_and_saves_that_depth(tiny_base, tmp_path, kind):
+    """layers: 1 of the 2-layer base: the first layer's weights as they were, the second gone, and
+    the saved model reloads with one layer (no config flag needed to read it back)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    from train.classifier import sequence_classifier
+    from train.errors import InputError
+    from train.tagger import token_classifier
+
+    make = token_classifier if kind == "tagger" else sequence_classifier
+    names = list(load_schema().span_labels if kind == "tagger" else load_schema().classes)
+    model = make(str(tiny_base), names, 1)
+    base = load_file(tiny_base / "model.safetensors")
+    assert len(model.bert.encoder.layer) == model.config.num_hidden_layers == 1
+    for name, value in model.bert.encoder.layer[0].state_dict().items():
+        assert torch.equal(value, base[f"bert.encoder.layer.0.{name}"].float()), name
+    model.save_pretrained(tmp_path / "m")
+    assert len(AutoModel.from_pretrained(tmp_path / "m").encoder.layer) == 1
+    with pytest.raises(InputError, match=rf"^{tiny_base}: layers 3 asked for, the base has 2$"):
+        make(str(tiny_base), names, 3)
+
+
+@pytest.mark.parametrize("kind", ["tagger", "classifier"])
 def test_a_soup_is_the_mean_of_its_copies_trained_alone(tiny_base, tmp_path, kind):
     """soup: 2 trains seeds s and s+1 as a run with soup: 1 would, and saves their mean weights."""
     import torch

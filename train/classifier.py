@@ -201,7 +201,7 @@ def train_classifier(
         """One fine-tuned copy, with its own seed for the initial head and the batches."""
         set_seed(member.seed)
         return fine_tune(
-            member, sequence_classifier(base, classes), work, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
+            member, sequence_classifier(base, classes, member.layers), work, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
             val_data, class_metrics, trainer_class=WeightedTrainer, stage=stage, pos_weight=pos_weight,
         )  # fmt: skip
 
@@ -209,10 +209,10 @@ def train_classifier(
     return write_classifier(model, tokenizer, cfg.max_length, data, config, out_dir, training)
 
 
-def sequence_classifier(base: str, classes: Sequence[str]):
+def sequence_classifier(base: str, classes: Sequence[str], layers: int | None = None):
     """A multi-label paragraph classifier with these classes, from a base encoder (a new pooler and head)."""
     return from_base(
-        AutoModelForSequenceClassification, base, num_labels=len(classes), id2label=dict(enumerate(classes)),
+        AutoModelForSequenceClassification, base, layers, num_labels=len(classes), id2label=dict(enumerate(classes)),
         label2id={c: i for i, c in enumerate(classes)}, problem_type="multi_label_classification",
     )  # fmt: skip
 

@@ -34,6 +34,9 @@ class ModelConfig(_Section):
     """Settings both models share (each section has its own values)."""
 
     base_model: str = Field("models/base", description="hub id or local dir of the pretrained encoder")
+    layers: int | None = Field(
+        None, ge=1, description="keep the base's first N transformer layers (null: all): fewer train and predict faster"
+    )
     max_length: int = Field(256, ge=16, le=512, description="tokens per window, [CLS] and [SEP] included")
     epochs: float = Field(10, gt=0)
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: run the epochs)")
@@ -175,6 +178,11 @@ class TrainConfig(_Section):
             raise ValueError(
                 f"shared_encoder: tagger.base_model ({self.tagger.base_model}) and classifier.base_model "
                 f"({self.classifier.base_model}) differ; one encoder starts from one base"
+            )
+        if self.shared_encoder and self.tagger.layers != self.classifier.layers:
+            raise ValueError(
+                f"shared_encoder: tagger.layers ({self.tagger.layers}) and classifier.layers "
+                f"({self.classifier.layers}) differ; one encoder has one depth"
             )
         return self
 

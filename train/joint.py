@@ -179,7 +179,7 @@ def train_shared(data: TrainingData, config: TrainConfig, out_dir: Path) -> tupl
         """One copy: its own seed for the place swaps, both heads' initial weights and the batches."""
         windows, labels = setup.train_windows(member)
         model = SharedEncoderModel(
-            setup.new_model(member), sequence_classifier(setup.base, classes), pos_weight, config.classifier.shared_loss_weight
+            setup.new_model(member), sequence_classifier(setup.base, classes, member.layers), pos_weight, config.classifier.shared_loss_weight
         )
         return fine_tune(
             member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),

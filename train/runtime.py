@@ -74,8 +74,11 @@ def quiet_loading():
         hf_logging.set_verbosity(old)
 
 
-def from_base(model_class, base: str, **kwargs):
+def from_base(model_class, base: str, layers: int | None = None, **kwargs):
     """A task model initialized from the base encoder, in fp32 (the base may be stored in fp16).
+
+    ``layers`` keeps the encoder's first N transformer layers and drops the rest (the
+    saved model's config then says N, so it loads as it was trained).
 
     The new task head and a missing pooler are expected; any other weight of the encoder
     that the base lacks means the base does not fit, and is an error rather than a
@@ -83,6 +86,11 @@ def from_base(model_class, base: str, **kwargs):
     token tagger after the auxiliary corpora) keeps its head only when it has the same
     labels; another head, or one of another size, starts afresh.
     """
+    if layers is not None:
+        depth = AutoConfig.from_pretrained(base).num_hidden_layers
+        if layers > depth:
+            raise InputError(f"{base}: layers {layers} asked for, the base has {depth}")
+        kwargs["num_hidden_layers"] = layers
     with quiet_loading():
         model, info = model_class.from_pretrained(
             base, dtype=torch.float32, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs

@@ -299,10 +299,10 @@ def _metric_fn(val: Sequence[Example], windows: Windows, codec: LabelCodec, labe
     return compute
 
 
-def token_classifier(base: str, labels: Sequence[str]):
+def token_classifier(base: str, labels: Sequence[str], layers: int | None = None):
     """A token classifier with these BIO labels, from a base encoder (or a tagger with the same labels)."""
     return from_base(
-        AutoModelForTokenClassification, base, num_labels=len(labels),
+        AutoModelForTokenClassification, base, layers, num_labels=len(labels),
         id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
     )  # fmt: skip
 
@@ -346,7 +346,7 @@ class TaggerSetup:
     def new_model(self, member: TaggerConfig):
         """A fresh token classifier for one copy (after the public NER corpora when they are on)."""
         set_seed(member.seed)
-        return auxiliary_stage(token_classifier(self.base, self.labels), self.tokenizer, self.config.auxiliary, member)
+        return auxiliary_stage(token_classifier(self.base, self.labels, member.layers), self.tokenizer, self.config.auxiliary, member)
 
     def train_windows(self, member: TaggerConfig) -> tuple[Windows, list[list[int]]]:
         """(windows, token labels) of one copy's training data: the training paragraphs, then
