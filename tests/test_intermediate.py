@@ -113,19 +113,3 @@ def test_a_config_without_corpora_is_a_one_line_error(tmp_path):
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "auxiliary.corpora" in proc.stderr
     assert not (tmp_path / "o").exists()
-
-
-def test_a_soup_in_the_intermediate_config_is_a_one_line_error(tmp_path):
-    """The intermediate stage trains one copy; a soup there would be silently ignored."""
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "tagger:\n  soup: 2\nauxiliary:\n  enabled: true\n  corpora:\n"
-        "    - {path: ../shared/corpora/cluener2020/dev.jsonl, format: cluener}\n",
-        encoding="utf-8",
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", "from train.cli import main; main()", "intermediate", "--config", str(config), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "tagger.soup is 2" in proc.stderr
-    assert not (tmp_path / "o").exists()

@@ -192,43 +192,6 @@ def test_layers_keeps_the_bases_first_layers_and_saves_that_depth(tiny_base, tmp
         make(str(tiny_base), names, 3)
 
 
-@pytest.mark.parametrize("kind", ["tagger", "classifier"])
-def test_a_soup_is_the_mean_of_its_copies_trained_alone(tiny_base, tmp_path, kind):
-    """soup: 2 trains seeds s and s+1 as a run with soup: 1 would, and saves their mean weights."""
-    import torch
-    from safetensors.torch import load_file
-
-    from fixtures_models import TINY_TRAIN_YAML, slice_exports
-    from train.config import load_config
-    from train.classifier import train_classifier
-    from train.dataset import training_data
-    from train.tagger import train_tagger
-
-    data = slice_exports(tmp_path / "slice.json", articles=4)
-    examples = read_export(data).examples
-    fit = train_tagger if kind == "tagger" else train_classifier
-    config = tmp_path / "train.yaml"
-    text = TINY_TRAIN_YAML.format(base=tiny_base).replace("epochs: 3", "epochs: 1").replace("epochs: 2", "epochs: 1")
-    config.write_text(text + "augment:\n  place_copies: 1\n", encoding="utf-8")
-    base_cfg = load_config(config)
-    split = training_data(examples, [data], base_cfg.split.eval_fraction, base_cfg.split.seed)
-    weights, metrics = {}, {}
-    for name, seed, soup in [("a", 5, 1), ("b", 6, 1), ("ab", 5, 2)]:
-        section = getattr(base_cfg, kind).model_copy(update={"seed": seed, "soup": soup})
-        cfg = base_cfg.model_copy(update={kind: section})
-        metrics[name] = fit(split, cfg, tmp_path / name)
-        weights[name] = load_file(tmp_path / name / kind / "model.safetensors")
-    moved = [k for k in weights["a"] if not torch.equal(weights["a"][k], weights["b"][k])]
-    assert moved  # the two seeds end in different places, so the mean is a third model
-    for k in weights["a"]:
-        mean = (weights["a"][k].float() + weights["b"][k].float()) / 2
-        torch.testing.assert_close(weights["ab"][k].float(), mean, atol=1e-5, rtol=1e-4)
-    assert [r["seed"] for r in metrics["ab"]["soup"]] == [5, 6] and "soup" not in metrics["a"]
-    assert metrics["ab"]["soup"][1]["best_eval_f1"] == metrics["b"]["training"]["best_eval_f1"]
-    card = (tmp_path / "ab" / kind / "README.md").read_text(encoding="utf-8")
-    assert "mean of 2 copies fine-tuned with seeds 5, 6" in card
-
-
 def test_new_head_and_pooler_learn_at_head_learning_rate(tmp_path):
     """The encoder keeps the base rate; parameters the base lacks get head_learning_rate."""
     from transformers import BertConfig, BertForSequenceClassification, TrainingArguments

@@ -168,14 +168,6 @@ def model_card(title: str, what: str, man: dict[str, Any], metrics: dict[str, An
     rows["macro avg"] = val["macro"]
     data = metrics["data"]
     training = metrics.get("training", {})
-    soup = metrics.get("soup", [])
-    soup_line = (
-        f"Weights: the mean of {len(soup)} copies fine-tuned with seeds {', '.join(str(r['seed']) for r in soup)} "
-        f"(best validation F1 {', '.join(_fmt(r['best_eval_f1']) for r in soup)}), a uniform model soup; "
-        "the figures above are the soup's.\n"
-        if soup
-        else ""
-    )
     shared = bool(metrics.get("shared_encoder"))
     shared_line = (
         "Encoder: shared with the other model of this run (`shared_encoder`): one fine-tuning trained both heads, "
@@ -201,9 +193,9 @@ from {data['train_articles']} articles, {data['validation_examples']} validation
 
 {metrics.get('note', '')}
 
-Training{' of the first copy' if soup else ''}: {training.get('epochs_run', '?')} epochs, best at epoch {training.get('best_epoch', '?')}
+Training: {training.get('epochs_run', '?')} epochs, best at epoch {training.get('best_epoch', '?')}
 (early stopping on validation F1{', the mean of the entity and the class F1' if shared else ''}).
-{shared_line}{soup_line}
+{shared_line}
 ![training curves]({CURVES})
 
 ## Files

@@ -21,7 +21,7 @@ from transformers import (
     set_seed,
 )
 
-from train.config import ClassifierConfig, TrainConfig
+from train.config import TrainConfig
 from train.dataset import TrainingData, classifier_dataset, multi_hot
 from train.errors import InputError
 from train.labelstudio import Example, load_schema
@@ -32,7 +32,7 @@ from train.runtime import (
     base_encoder,
     batched_forward,
     fine_tune,
-    fit_soup,
+    fit_in_scratch,
     from_base,
 )
 
@@ -197,15 +197,14 @@ def train_classifier(
     train_data = classifier_dataset(train, tokenizer, classes, cfg.max_length)
     val_data = classifier_dataset(sorted(val, key=lambda ex: -len(ex.text)), tokenizer, classes, cfg.max_length)
 
-    def fit(member: ClassifierConfig, work: Path, stage: str):
-        """One fine-tuned copy, with its own seed for the initial head and the batches."""
-        set_seed(member.seed)
+    def fit(work: Path):
+        set_seed(cfg.seed)  # the new pooler and head start from the seed
         return fine_tune(
-            member, sequence_classifier(base, classes, member.layers), work, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
-            val_data, class_metrics, trainer_class=WeightedTrainer, stage=stage, pos_weight=pos_weight,
+            cfg, sequence_classifier(base, classes, cfg.layers), work, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
+            val_data, class_metrics, trainer_class=WeightedTrainer, stage="classifier", pos_weight=pos_weight,
         )  # fmt: skip
 
-    model, training = fit_soup("classifier", cfg, out_dir, fit)
+    model, training = fit_in_scratch("classifier", out_dir, fit)
     return write_classifier(model, tokenizer, cfg.max_length, data, config, out_dir, training)
 
 

@@ -54,9 +54,6 @@ class ModelConfig(_Section):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 mixed precision on a GPU that has it or a CPU with AMX tiles, else fp32"
     )
-    soup: int = Field(
-        1, ge=1, description="fine-tune this many copies (seeds seed, seed+1, ...) and average their weights"
-    )
 
 
 class TaggerConfig(ModelConfig):

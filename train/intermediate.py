@@ -11,7 +11,6 @@ from typing import Any, Sequence
 
 from train.auxiliary import corpus_files, run_stage
 from train.config import TrainConfig
-from train.errors import InputError
 from train.modeldir import write_model
 from train.tagger import Tagger, entity_report, token_classifier
 
@@ -30,8 +29,6 @@ def train_intermediate(config: TrainConfig, out: Path, heldout: int = 1000, comm
     from train.runtime import base_encoder, save_fp16
 
     cfg = config.tagger
-    if cfg.soup > 1:
-        raise InputError(f"tagger.soup is {cfg.soup}: the intermediate stage trains one copy (set soup in configs/train.yaml)")
     base, tokenizer = base_encoder(cfg.base_model)
     set_seed(cfg.seed)
     model = token_classifier(base, bio_labels())

@@ -391,54 +391,22 @@ def fine_tune(
     return trained_model(trainer), training_summary(trainer)
 
 
-def _soup_stage(kind: str, member: ModelConfig, cfg: ModelConfig) -> str:
-    """The stage's name in progress lines: ``tagger``, or ``tagger copy 2/3`` in a soup."""
-    return kind if cfg.soup == 1 else f"{kind} copy {member.seed - cfg.seed + 1}/{cfg.soup}"
+FitModel = Callable[[Path], tuple[torch.nn.Module, dict[str, Any]]]
 
 
-def _soup_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """metrics.json's ``soup`` entry: each averaged copy's seed and best validation F1 (nothing for one copy)."""
-    if len(runs) < 2:
-        return {}
-    keys = ("seed", "epochs_run", "best_epoch", "best_eval_f1")
-    return {"soup": [{k: r.get(k) for k in keys} for r in runs]}
+def fit_in_scratch(kind: str, out_dir: Path, fit: FitModel) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Run ``fit(Trainer scratch dir)`` and remove the scratch dir ``out_dir/.work-KIND`` after.
 
-
-FitCopy = Callable[[ModelConfig, Path, str], tuple[torch.nn.Module, dict[str, Any]]]
-
-
-def fit_soup(kind: str, cfg: ModelConfig, out_dir: Path, fit: FitCopy) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Fine-tune ``cfg.soup`` copies, seeds ``cfg.seed``, ``cfg.seed + 1``, ..., and average their weights.
-
-    A uniform model soup (Wortsman et al. 2022): copies fine-tuned from one pretrained
-    encoder stay close in weight space, so their mean is one model of the same size that
-    keeps what they agree on and loses what each learnt by chance.
-
-    ``fit(member config, Trainer scratch dir, stage name)`` trains one copy (usually with
-    :func:`fine_tune`) and returns it with its training summary. The scratch dir
-    ``out_dir/.work-KIND`` is removed when all copies are done. Returns the soup (the last
-    copy, its weights replaced by the mean) and metrics.json's ``training`` (the first
-    copy's summary) and ``soup`` (every copy's, when there are several) entries.
+    Returns the fine-tuned model and metrics.json's ``training`` entry (``fit``'s summary).
+    Checkpoints live only as long as the run: the model dir is written from the returned
+    model, and a killed run leaves nothing beside the previous models but this scratch dir.
     """
     work = out_dir / f".work-{kind}"
-    states: list[dict[str, torch.Tensor]] = []
-    summaries: list[dict] = []
-    model: torch.nn.Module | None = None
     try:
-        for i in range(cfg.soup):
-            member = cfg.model_copy(update={"seed": cfg.seed + i})
-            if cfg.soup > 1 and is_main_process():
-                log.info("soup: copy %d of %d (seed %d)", i + 1, cfg.soup, member.seed)
-            model, summary = fit(member, work, _soup_stage(kind, member, cfg))
-            summaries.append({"seed": member.seed, **summary})
-            if cfg.soup > 1:
-                states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+        model, summary = fit(work)
     finally:
         _remove_work_dir(work)
-    assert model is not None  # soup >= 1 (validated)
-    if len(states) > 1:
-        model.load_state_dict(average_weights(states))
-    return model, {"training": summaries[0], **_soup_summary(summaries)}
+    return model, {"training": summary}
 
 
 def _remove_work_dir(path: Path) -> None:
@@ -447,17 +415,6 @@ def _remove_work_dir(path: Path) -> None:
         torch.distributed.barrier()
     if is_main_process():
         shutil.rmtree(path, ignore_errors=True)
-
-
-def average_weights(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Element-wise mean of floating-point tensors (in fp32, cast back); others from the first."""
-    out = {}
-    for name, first in states[0].items():
-        if first.is_floating_point():
-            out[name] = (sum(s[name].float() for s in states) / len(states)).to(first.dtype)
-        else:
-            out[name] = first
-    return out
 
 
 # Batches are padded to a multiple of this many tokens: few distinct shapes keep the CPU

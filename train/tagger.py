@@ -29,7 +29,7 @@ from transformers import (
 
 from train.augment import augment_places, load_places
 from train.auxiliary import auxiliary_stage
-from train.config import TaggerConfig, TrainConfig
+from train.config import TrainConfig
 from train.dataset import AlignReport, TrainingData, Windows, bio_labels, char_bio, split_tokens, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
 from train.labelstudio import Example, Schema, Span, load_schema
@@ -39,7 +39,7 @@ from train.runtime import (
     base_encoder,
     batched_forward,
     fine_tune,
-    fit_soup,
+    fit_in_scratch,
     from_base,
 )
 
@@ -343,23 +343,21 @@ class TaggerSetup:
     def span_labels(self) -> list[str]:
         return self.codec.types
 
-    def new_model(self, member: TaggerConfig):
-        """A fresh token classifier for one copy (after the public NER corpora when they are on)."""
-        set_seed(member.seed)
-        return auxiliary_stage(token_classifier(self.base, self.labels, member.layers), self.tokenizer, self.config.auxiliary, member)
+    def new_model(self):
+        """A fresh token classifier (after the public NER corpora when they are on)."""
+        cfg = self.config.tagger
+        set_seed(cfg.seed)
+        return auxiliary_stage(token_classifier(self.base, self.labels, cfg.layers), self.tokenizer, self.config.auxiliary, cfg)
 
-    def train_windows(self, member: TaggerConfig) -> tuple[Windows, list[list[int]]]:
-        """(windows, token labels) of one copy's training data: the training paragraphs, then
-        their place-swapped copies (its own seed) when augmentation is on."""
-        train, aug = list(self.data.train), self.config.augment
+    def train_windows(self) -> tuple[Windows, list[list[int]]]:
+        """(windows, token labels) of the training paragraphs, then of their place-swapped copies
+        when augmentation is on; the sizes and the alignment report count them."""
+        cfg, aug = self.config.tagger, self.config.augment
+        train = list(self.data.train)
         if aug.place_copies:
-            train += augment_places(self.data.train, load_places(aug.places), aug.place_copies, aug.place_rate, member.seed)
-        first = not self.sizes  # the alignment report and the sizes count the first copy's paragraphs
-        windows, labels = tagger_features(
-            train, self.tokenizer, self.codec.label2id, member.max_length, member.stride, self.align if first else AlignReport()
-        )
-        if first:
-            self.sizes.update(place_swapped_copies=len(train) - len(self.data.train), windows_train=len(windows.input_ids))
+            train += augment_places(self.data.train, load_places(aug.places), aug.place_copies, aug.place_rate, cfg.seed)
+        windows, labels = tagger_features(train, self.tokenizer, self.codec.label2id, cfg.max_length, cfg.stride, self.align)
+        self.sizes.update(place_swapped_copies=len(train) - len(self.data.train), windows_train=len(windows.input_ids))
         return windows, labels
 
     def metric_fn(self):
@@ -411,15 +409,13 @@ def train_tagger(
     setup = TaggerSetup.make(data, config, schema)
     tokenizer = setup.tokenizer
 
-    def fit(member: TaggerConfig, work: Path, stage: str):
-        """One fine-tuned copy: its own seed for the place swaps, the initial weights and the batches."""
-        windows, labels = setup.train_windows(member)
-        model = setup.new_model(member)
+    def fit(work: Path):
+        windows, labels = setup.train_windows()
         return fine_tune(
-            member, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
+            config.tagger, setup.new_model(), work, tokenizer, DataCollatorForTokenClassification(tokenizer),
             tagger_dataset(windows, labels, tokenizer), tagger_dataset(setup.val_windows, setup.val_labels, tokenizer),
-            setup.metric_fn(), stage=stage,
+            setup.metric_fn(), stage="tagger",
         )  # fmt: skip
 
-    model, training = fit_soup("tagger", config.tagger, out_dir, fit)
+    model, training = fit_in_scratch("tagger", out_dir, fit)
     return setup.write(model, training, out_dir)
