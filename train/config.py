@@ -1,5 +1,5 @@
 """Configuration: typed, validated sections read from YAML (configs/train.yaml for
-`train` and `intermediate`, configs/pretrain.yaml for `pretrain`).
+`train`, configs/pretrain.yaml for `pretrain`).
 
 Every section forbids unknown keys, so a typo (``learning_rte``) is an error naming the
 key and the file instead of a silently ignored setting.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from train.errors import InputError
 from train.files import PROJECT_ROOT
@@ -85,70 +85,6 @@ class SplitConfig(_Section):
     seed: int = 13
 
 
-class AuxiliaryCorpus(_Section):
-    """One auxiliary NER corpus: where it is, which corpus it is, how its labels map to ours.
-
-    ``format`` names the corpus (a key of ``train.corpora.LABEL_MAPS``) and so its
-    default label map; ``label_map`` entries override that map (null drops a label).
-    The file format is read from the file names (``train.corpora.read_corpus_file``).
-    """
-
-    path: str = Field(description="a corpus file, or a dir: its corpus files except test splits")
-    format: str = Field(description="cluener, msra, peoples_daily, weibo or resume: picks the default label map")
-    label_map: dict[str, str | None] = Field(default_factory=dict, description="corpus label -> ours (null drops it)")
-
-    @field_validator("format")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        from train.corpora import LABEL_MAPS
-
-        if value not in LABEL_MAPS:
-            raise ValueError(f"unknown format '{value}' (one of {', '.join(LABEL_MAPS)})")
-        return value
-
-    @field_validator("label_map")
-    @classmethod
-    def _our_labels(cls, value: dict[str, str | None]) -> dict[str, str | None]:
-        from train.labelstudio import LABEL_CONFIG, load_schema
-
-        ours = load_schema().span_labels
-        for raw, label in value.items():
-            if label is not None and label not in ours:
-                raise ValueError(f"'{raw}: {label}': {label} is not a label of labels/{LABEL_CONFIG.name} ({', '.join(ours)})")
-        return value
-
-    @model_validator(mode="after")
-    def _preset_maps_to_our_labels(self) -> "AuxiliaryCorpus":
-        from train.labelstudio import LABEL_CONFIG, load_schema
-
-        ours = load_schema().span_labels
-        bad = sorted({label for label in self.effective_label_map().values() if label not in ours})
-        if bad:
-            raise ValueError(f"format '{self.format}' maps to {', '.join(bad)}, not labels of labels/{LABEL_CONFIG.name}")
-        return self
-
-    def effective_label_map(self) -> dict[str, str]:
-        """The preset of ``format`` with ``label_map`` applied (dropped labels left out)."""
-        from train.corpora import LABEL_MAPS
-
-        merged: dict[str, str | None] = {**LABEL_MAPS[self.format], **self.label_map}
-        return {raw: label for raw, label in merged.items() if label is not None}
-
-
-class AuxiliaryConfig(_Section):
-    """Intermediate tagger training on extra NER corpora before the domain data.
-
-    Off by default. ``train.auxiliary.auxiliary_stage`` trains the freshly created token
-    classifier on up to ``max_examples`` sentences (sampled with the tagger's seed)
-    for ``epochs``, with the tagger's other settings, before the domain data.
-    """
-
-    enabled: bool = False
-    corpora: list[AuxiliaryCorpus] = Field(default_factory=list)
-    epochs: float = Field(1, gt=0)
-    max_examples: int | None = Field(None, ge=1)
-
-
 class AugmentConfig(_Section):
     """Place-swapped copies of the tagger's training paragraphs (train/augment.py); off by default."""
 
@@ -161,7 +97,6 @@ class TrainConfig(_Section):
     tagger: TaggerConfig = Field(default_factory=TaggerConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    auxiliary: AuxiliaryConfig = Field(default_factory=AuxiliaryConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     shared_encoder: bool = Field(
         False,
@@ -227,7 +162,7 @@ def parse_config(data: Any, source: str = "<config>", config_dir: Path | None = 
     Paths come back absolute: relative to ``config_dir`` where the mapping sets them, else
     to the project root.
     """
-    config = validate(TrainConfig, data, source, "tagger, classifier, split, auxiliary, augment, shared_encoder")
+    config = validate(TrainConfig, data, source, "tagger, classifier, split, augment, shared_encoder")
     return resolve_paths(config, config_dir)
 
 
@@ -264,9 +199,7 @@ def resolve_paths(config: TrainConfig, config_dir: Path | None) -> TrainConfig:
         for name, section in (("tagger", config.tagger), ("classifier", config.classifier))
     }
     augment = config.augment.model_copy(update={"places": _local(config.augment.places, base(config.augment, "places"))})
-    corpora = [c.model_copy(update={"path": _local(c.path, config_dir or PROJECT_ROOT)}) for c in config.auxiliary.corpora]
-    auxiliary = config.auxiliary.model_copy(update={"corpora": corpora})
-    return config.model_copy(update={**models, "augment": augment, "auxiliary": auxiliary})
+    return config.model_copy(update={**models, "augment": augment})
 
 
 def load_config(path: str | Path | None = None) -> TrainConfig:

@@ -1,7 +1,7 @@
 """The life of a model dir: written whole, loaded with one check, published as a pair.
 
 :func:`write_model` is how every model this project trains reaches disk (the
-tagger, the classifier, the intermediate tagger and a pretrained base: weights,
+tagger, the classifier and a pretrained base: weights,
 tokenizer, metrics, manifest, card, atomically); :func:`load_model` how a tagger or
 classifier comes back.
 The tagger and the classifier of one training run form a pair:

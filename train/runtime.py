@@ -82,9 +82,8 @@ def from_base(model_class, base: str, layers: int | None = None, **kwargs):
 
     The new task head and a missing pooler are expected; any other weight of the encoder
     that the base lacks means the base does not fit, and is an error rather than a
-    silently random encoder. A base that is itself a task model (models/base-ner, a
-    token tagger after the auxiliary corpora) keeps its head only when it has the same
-    labels; another head, or one of another size, starts afresh.
+    silently random encoder. A base that is itself a task model (an earlier run's
+    tagger, to go on from it) keeps its head only when it has the same labels; another head, or one of another size, starts afresh.
     """
     if layers is not None:
         depth = AutoConfig.from_pretrained(base).num_hidden_layers

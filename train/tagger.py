@@ -28,7 +28,6 @@ from transformers import (
 )
 
 from train.augment import augment_places, load_places
-from train.auxiliary import auxiliary_stage
 from train.config import TrainConfig
 from train.dataset import AlignReport, TrainingData, Windows, bio_labels, char_bio, split_tokens, tagger_dataset, tagger_features, tokenize_windows
 from train.errors import InputError
@@ -344,10 +343,10 @@ class TaggerSetup:
         return self.codec.types
 
     def new_model(self):
-        """A fresh token classifier (after the public NER corpora when they are on)."""
+        """A fresh token classifier on the base, seeded by the tagger's seed."""
         cfg = self.config.tagger
         set_seed(cfg.seed)
-        return auxiliary_stage(token_classifier(self.base, self.labels, cfg.layers), self.tokenizer, self.config.auxiliary, cfg)
+        return token_classifier(self.base, self.labels, cfg.layers)
 
     def train_windows(self) -> tuple[Windows, list[list[int]]]:
         """(windows, token labels) of the training paragraphs, then of their place-swapped copies

@@ -9,7 +9,7 @@ from types import FrameType
 from train.cli._app import app
 from train.cli import predict, stats, tasks  # noqa: F401  (each module registers its command)
 from train.cli import pull, push  # noqa: F401  (Label Studio review loop)
-from train.cli import base, intermediate, pretrain  # noqa: F401  (base encoders: e5 from its wheel, masked LM, general NER)
+from train.cli import base, pretrain  # noqa: F401  (base encoders: e5 from its wheel, masked LM)
 from train.cli import evaluate, train  # noqa: F401  (tagger and classifier training, evaluation)
 from train.cli import report, select, serve  # noqa: F401  (what the predictions say; what to annotate next; the ML backend)
 from train.errors import InputError
