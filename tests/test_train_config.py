@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from train.config import TrainConfig, load_config
+from train.config import load_config
 from train.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
