@@ -228,41 +228,34 @@ def test_quiet_keeps_stderr_to_warnings_and_train_log_whole(tiny_base, tmp_path)
     assert "tagger: epoch 1/1" in log and "classifier: epoch 1/1" in log and "split by article" in log
 
 
-def _head_and_labels():
-    from train.dataset import bio_labels
 
-    labels = bio_labels()
-    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {l: i for i, l in enumerate(labels)}}
+def _saved_head(tagger_dir):
+    from safetensors import safe_open
+
+    with safe_open(tagger_dir / "model.safetensors", "pt") as f:
+        return f.get_tensor("classifier.weight").float()
 
 
 def test_a_trained_tagger_as_base_keeps_its_head_for_the_same_labels(tiny_models):
     """Going on from an earlier run's tagger: its head is trained, so it carries over."""
     import torch
-    from safetensors import safe_open
-    from transformers import AutoModelForTokenClassification
 
-    from train.runtime import from_base
+    from train.dataset import bio_labels
+    from train.tagger import token_classifier
 
-    with safe_open(tiny_models.tagger / "model.safetensors", "pt") as f:
-        saved = f.get_tensor("classifier.weight").float()
-    started = from_base(AutoModelForTokenClassification, str(tiny_models.tagger), **_head_and_labels())
-    assert torch.equal(started.classifier.weight.detach(), saved)
+    started = token_classifier(str(tiny_models.tagger), bio_labels())
+    assert torch.equal(started.classifier.weight.detach(), _saved_head(tiny_models.tagger))
 
 
 def test_a_trained_tagger_as_base_for_other_labels_or_a_classifier_gets_a_fresh_head(tiny_models):
     import torch
-    from safetensors import safe_open
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-    from train.runtime import from_base
+    from train.classifier import sequence_classifier
+    from train.dataset import bio_labels
+    from train.tagger import token_classifier
 
-    with safe_open(tiny_models.tagger / "model.safetensors", "pt") as f:
-        saved = f.get_tensor("classifier.weight").float()
-    renamed = [l.replace("PER", "PERSON") for l in _head_and_labels()["id2label"].values()]  # same size, other labels
-    other = from_base(
-        AutoModelForTokenClassification, str(tiny_models.tagger), num_labels=len(renamed),
-        id2label=dict(enumerate(renamed)), label2id={l: i for i, l in enumerate(renamed)},
-    )  # fmt: skip
-    assert not torch.equal(other.classifier.weight.detach(), saved)
-    clf = from_base(AutoModelForSequenceClassification, str(tiny_models.tagger), num_labels=3, problem_type="multi_label_classification")
+    renamed = [l.replace("PER", "PERSON") for l in bio_labels()]  # same size, other labels
+    other = token_classifier(str(tiny_models.tagger), renamed)
+    assert not torch.equal(other.classifier.weight.detach(), _saved_head(tiny_models.tagger))
+    clf = sequence_classifier(str(tiny_models.tagger), ["a", "b", "c"])
     assert clf.classifier.weight.shape == (3, clf.config.hidden_size)

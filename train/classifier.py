@@ -32,7 +32,6 @@ from train.runtime import (
     base_encoder,
     batched_forward,
     fine_tune,
-    fit_in_scratch,
     from_base,
 )
 
@@ -197,15 +196,12 @@ def train_classifier(
     train_data = classifier_dataset(train, tokenizer, classes, cfg.max_length)
     val_data = classifier_dataset(sorted(val, key=lambda ex: -len(ex.text)), tokenizer, classes, cfg.max_length)
 
-    def fit(work: Path):
-        set_seed(cfg.seed)  # the new pooler and head start from the seed
-        return fine_tune(
-            cfg, sequence_classifier(base, classes, cfg.layers), work, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
-            val_data, class_metrics, trainer_class=WeightedTrainer, stage="classifier", pos_weight=pos_weight,
-        )  # fmt: skip
-
-    model, training = fit_in_scratch("classifier", out_dir, fit)
-    return write_classifier(model, tokenizer, cfg.max_length, data, config, out_dir, training)
+    set_seed(cfg.seed)  # the new pooler and head start from the seed
+    model, training = fine_tune(
+        cfg, sequence_classifier(base, classes, cfg.layers), out_dir, tokenizer, DataCollatorWithPadding(tokenizer), train_data,
+        val_data, class_metrics, trainer_class=WeightedTrainer, stage="classifier", pos_weight=pos_weight,
+    )  # fmt: skip
+    return write_classifier(model, tokenizer, cfg.max_length, data, config, out_dir, {"training": training})
 
 
 def sequence_classifier(base: str, classes: Sequence[str], layers: int | None = None):

@@ -25,7 +25,7 @@ from train.config import TrainConfig
 from train.dataset import IGNORE, TrainingData, Windows, multi_hot, tagger_dataset, tokenize_windows
 from train.errors import InputError
 from train.labelstudio import Example, load_schema
-from train.runtime import OrderedEvalTrainer, fine_tune, fit_in_scratch, forward_batches
+from train.runtime import OrderedEvalTrainer, fine_tune, forward_batches
 from train.tagger import Entity, Tagger, TaggerSetup, decode_entities, merge_windows
 
 
@@ -175,20 +175,17 @@ def train_shared(data: TrainingData, config: TrainConfig, out_dir: Path) -> tupl
     _, pos_weight = class_targets(data.train, classes, config.classifier.max_pos_weight)
     val_data = _dataset(setup.val_windows, setup.val_labels, setup.val, classes, tokenizer)
 
-    def fit(work: Path):
-        windows, labels = setup.train_windows()
-        model = SharedEncoderModel(
-            setup.new_model(), sequence_classifier(setup.base, classes, config.tagger.layers), pos_weight, config.classifier.shared_loss_weight
-        )
-        return fine_tune(
-            config.tagger, model, work, tokenizer, DataCollatorForTokenClassification(tokenizer),
-            _dataset(windows, labels, data.train, classes, tokenizer), val_data, _metric_fn(setup, classes),
-            trainer_class=SharedEncoderTrainer, stage="shared encoder",
-            class_head_learning_rate=config.classifier.head_learning_rate,
-        )  # fmt: skip
-
-    model, training = fit_in_scratch("shared encoder", out_dir, fit)
-    training = {**training, "shared_encoder": True}
+    windows, labels = setup.train_windows()
+    model = SharedEncoderModel(
+        setup.new_model(), sequence_classifier(setup.base, classes, config.tagger.layers), pos_weight, config.classifier.shared_loss_weight
+    )
+    model, summary = fine_tune(
+        config.tagger, model, out_dir, tokenizer, DataCollatorForTokenClassification(tokenizer),
+        _dataset(windows, labels, data.train, classes, tokenizer), val_data, _metric_fn(setup, classes),
+        trainer_class=SharedEncoderTrainer, stage="shared encoder",
+        class_head_learning_rate=config.classifier.head_learning_rate,
+    )  # fmt: skip
+    training = {"training": summary, "shared_encoder": True}
     tagger = setup.write(model.tagger, training, out_dir)
     classifier = write_classifier(model.classifier, tokenizer, config.tagger.max_length, data, config, out_dir, training)
     return tagger, classifier

@@ -83,7 +83,8 @@ def from_base(model_class, base: str, layers: int | None = None, **kwargs):
     The new task head and a missing pooler are expected; any other weight of the encoder
     that the base lacks means the base does not fit, and is an error rather than a
     silently random encoder. A base that is itself a task model (an earlier run's
-    tagger, to go on from it) keeps its head only when it has the same labels; another head, or one of another size, starts afresh.
+    tagger, to go on from it) keeps its head only when it has the same labels; another
+    head, or one of another size, starts afresh.
     """
     if layers is not None:
         depth = AutoConfig.from_pretrained(base).num_hidden_layers
@@ -355,9 +356,9 @@ class StageProgress(TrainerCallback):
 
 
 def fine_tune(
-    member: ModelConfig,
+    cfg: ModelConfig,
     model: torch.nn.Module,
-    work: Path,
+    out_dir: Path,
     tokenizer: Any,
     collator: Any,
     train_dataset: Any,
@@ -368,44 +369,35 @@ def fine_tune(
     **trainer_kwargs: Any,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """One fine-tuning run of either model: the transformers Trainer, validation F1 each epoch,
-    the best epoch kept, early stopping; returns (trained model, :func:`training_summary`)."""
+    the best epoch kept, early stopping; returns (trained model, :func:`training_summary`).
+
+    The Trainer's checkpoints go to the scratch dir ``out_dir/.work-STAGE``, removed when the
+    run ends or fails: the model dir is written from the returned model, so a killed run
+    leaves nothing beside the previous models but this scratch dir.
+    """
     from transformers import EarlyStoppingCallback
 
+    work = out_dir / f".work-{stage}"
     trainer = trainer_class(
         model=model,
-        args=training_arguments(member, work, "f1"),
+        args=training_arguments(cfg, work, "f1"),
         data_collator=collator,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=member.early_stopping_patience)],
-        head_learning_rate=member.head_learning_rate,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)],
+        head_learning_rate=cfg.head_learning_rate,
         **trainer_kwargs,
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(StageProgress(stage))
-    trainer.train()
-    return trained_model(trainer), training_summary(trainer)
-
-
-FitModel = Callable[[Path], tuple[torch.nn.Module, dict[str, Any]]]
-
-
-def fit_in_scratch(kind: str, out_dir: Path, fit: FitModel) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Run ``fit(Trainer scratch dir)`` and remove the scratch dir ``out_dir/.work-KIND`` after.
-
-    Returns the fine-tuned model and metrics.json's ``training`` entry (``fit``'s summary).
-    Checkpoints live only as long as the run: the model dir is written from the returned
-    model, and a killed run leaves nothing beside the previous models but this scratch dir.
-    """
-    work = out_dir / f".work-{kind}"
     try:
-        model, summary = fit(work)
+        trainer.train()
     finally:
         _remove_work_dir(work)
-    return model, {"training": summary}
+    return trained_model(trainer), training_summary(trainer)
 
 
 def _remove_work_dir(path: Path) -> None:

@@ -38,7 +38,6 @@ from train.runtime import (
     base_encoder,
     batched_forward,
     fine_tune,
-    fit_in_scratch,
     from_base,
 )
 
@@ -408,13 +407,10 @@ def train_tagger(
     setup = TaggerSetup.make(data, config, schema)
     tokenizer = setup.tokenizer
 
-    def fit(work: Path):
-        windows, labels = setup.train_windows()
-        return fine_tune(
-            config.tagger, setup.new_model(), work, tokenizer, DataCollatorForTokenClassification(tokenizer),
-            tagger_dataset(windows, labels, tokenizer), tagger_dataset(setup.val_windows, setup.val_labels, tokenizer),
-            setup.metric_fn(), stage="tagger",
-        )  # fmt: skip
-
-    model, training = fit_in_scratch("tagger", out_dir, fit)
-    return setup.write(model, training, out_dir)
+    windows, labels = setup.train_windows()
+    model, training = fine_tune(
+        config.tagger, setup.new_model(), out_dir, tokenizer, DataCollatorForTokenClassification(tokenizer),
+        tagger_dataset(windows, labels, tokenizer), tagger_dataset(setup.val_windows, setup.val_labels, tokenizer),
+        setup.metric_fn(), stage="tagger",
+    )  # fmt: skip
+    return setup.write(model, {"training": training}, out_dir)
