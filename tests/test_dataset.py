@@ -12,10 +12,12 @@ from train.dataset import (
     bio_labels,
     char_tags,
     classifier_dataset,
+    negative_examples,
     split_by_article,
     tagger_dataset,
     tagger_features,
 )
+from train.errors import InputError
 from train.labelstudio import Example, Span, load_schema
 from train.tagger import LabelCodec, decode_entities, merge_windows
 
@@ -160,3 +162,24 @@ def test_classifier_dataset_is_multi_hot(tokenizer):
     ds = classifier_dataset(examples, tokenizer, classes, max_length=8)
     assert ds["labels"] == [[1.0 if c in ("ATTRACT", "RETAIN") else 0.0 for c in classes], [0.0] * len(classes)]
     assert max(len(ids) for ids in ds["input_ids"]) == 8  # truncated to max_length
+
+
+def test_negatives_are_read_as_predict_reads_an_article(tmp_path):
+    """Encoding detected, traditional script simplified, page furniture skipped: no class, no span."""
+    path = tmp_path / "no_class.txt"
+    text = "市人大常委會任命張明為副市長。\n责任编辑：王芳\n\n今年前三季度全市地区生产总值增长5.2%。\n"
+    path.write_bytes(text.encode("gb18030"))
+    got = negative_examples(path)
+    assert [e.text for e in got] == ["市人大常委会任命张明为副市长。", "今年前三季度全市地区生产总值增长5.2%。"]
+    assert all(e.classes == () and e.spans == () for e in got)
+    assert len({e.article_id for e in got}) == 2  # never one article: no split may treat them as one
+
+
+def test_a_negatives_file_without_paragraphs_names_the_file(tmp_path):
+    path = tmp_path / "no_class.txt"
+    path.write_text("责任编辑：王芳\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no_class.txt: no paragraphs"):
+        negative_examples(path)
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match="no_class.txt: file is empty"):
+        negative_examples(path)

@@ -21,6 +21,7 @@ def test_committed_configs_are_valid_and_start_both_models_from_the_e5_base():
     assert cfg.tagger.token_split != "none" and cfg.tagger.head_learning_rate > cfg.tagger.learning_rate
     assert (ROOT / "models" / "base" / "model.safetensors").is_file()  # pretrain's committed base
     assert cfg.tagger.stride < cfg.tagger.max_length - 2
+    assert cfg.classifier.negatives == str(ROOT / "seeds" / "negatives.txt") and Path(cfg.classifier.negatives).is_file()
 
 
 def test_unknown_key_names_the_key_and_the_file(tmp_path):
@@ -64,7 +65,7 @@ def test_paths_in_a_config_are_relative_to_its_directory_not_the_working_one(tmp
     path = tmp_path / "conf" / "train.yaml"
     path.write_text(
         "tagger:\n  base_model: ../bases/mine\nclassifier:\n  base_model: intfloat/multilingual-e5-small\n"
-        "augment:\n  places: ../my_places.txt\n",
+        "  negatives: ../no_class.txt\naugment:\n  places: ../my_places.txt\n",
         encoding="utf-8",
     )
     monkeypatch.chdir(tmp_path / "bases")  # somewhere else entirely
@@ -74,9 +75,11 @@ def test_paths_in_a_config_are_relative_to_its_directory_not_the_working_one(tmp
     path.write_text("tagger:\n  base_model: ../not/built/yet\n", encoding="utf-8")
     assert load_config(path).tagger.base_model == str(tmp_path / "not" / "built" / "yet")  # a path's shape: still a path
     assert cfg.augment.places == str(tmp_path / "my_places.txt")
+    assert cfg.classifier.negatives == str(tmp_path / "no_class.txt")
     path.write_text("tagger:\n  epochs: 1\n", encoding="utf-8")  # keys it does not set: the project's files
     cfg = load_config(path)
     assert cfg.augment.places == str(ROOT / "labels" / "divisions.tsv") and cfg.tagger.base_model == str(ROOT / "models" / "base")
+    assert cfg.classifier.negatives is None
 
 
 def test_train_without_config_reads_the_projects_file_from_any_directory(tmp_path, monkeypatch):

@@ -76,6 +76,11 @@ class ClassifierConfig(ModelConfig):
     shared_loss_weight: float = Field(
         1.0, gt=0, description="with shared_encoder: the class loss's weight beside the tagger's token loss"
     )
+    negatives: str | None = Field(
+        None,
+        description="a UTF-8 text file of paragraphs that report no measure, one per line, added to the "
+        "classifier's training paragraphs with no class (never to validation); null: none",
+    )
 
 
 class SplitConfig(_Section):
@@ -198,6 +203,9 @@ def resolve_paths(config: TrainConfig, config_dir: Path | None) -> TrainConfig:
         name: section.model_copy(update={"base_model": _local(section.base_model, base(section, "base_model"), hub_id_ok=True)})
         for name, section in (("tagger", config.tagger), ("classifier", config.classifier))
     }
+    if config.classifier.negatives is not None:
+        negatives = _local(config.classifier.negatives, base(config.classifier, "negatives"))
+        models["classifier"] = models["classifier"].model_copy(update={"negatives": negatives})
     augment = config.augment.model_copy(update={"places": _local(config.augment.places, base(config.augment, "places"))})
     return config.model_copy(update={**models, "augment": augment})
 

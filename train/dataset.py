@@ -1,4 +1,5 @@
-"""Annotated paragraphs -> model inputs: character BIO -> token labels, windows, splits.
+"""Annotated paragraphs -> model inputs: character BIO -> token labels, windows, splits, the
+classifier's paragraphs of no class (``negatives``).
 
 The tokenizer's offset mapping carries every token back to the characters it covers,
 so multi-character tokens (digit runs such as ``2020``/``3000``, Latin words) get the
@@ -12,14 +13,16 @@ import copy
 import math
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from datasets import Dataset
 
+from train.errors import InputError
 from train.labelstudio import Example, Schema, Span, load_schema
+from train.text import read_article, split_article
 
 IGNORE = -100  # label id the loss and the metrics skip ([CLS], [SEP], padding)
 
@@ -276,3 +279,32 @@ def training_data(
         "validation_article_ids": sorted({ex.article_id for ex in val}),
     }
     return TrainingData(train, val, list(paths), info)
+
+
+def negative_examples(path: str | Path) -> list[Example]:
+    """The paragraphs of a text file (one per line) as training examples with no class and no span.
+
+    The file is read and split as ``predict`` reads an article (encoding detected, text
+    normalized, page furniture skipped, long lines chunked), so the classifier learns "no
+    measure" on the very paragraphs it will be shown. The written corpus is talent-policy
+    articles only; without text from elsewhere the classifier had seen no personnel news,
+    statistics or sports (docs/experiments.md).
+    """
+    source = Path(path)
+    examples = [
+        Example(par.text, (), (), article_id=f"{source.name}:{par.index}", paragraph=0, source=str(source), original=par.original)
+        for par in split_article(read_article(source))
+    ]
+    if not examples:
+        raise InputError(f"{source}: no paragraphs (only page furniture or blank lines)")
+    return examples
+
+
+def with_negatives(data: TrainingData, path: str | Path) -> TrainingData:
+    """``data`` with the paragraphs of :func:`negative_examples` added to its training side.
+
+    The file joins the data paths (hashed into the manifest) and ``info`` counts its paragraphs.
+    """
+    negatives = negative_examples(path)
+    info = {**data.info, "negatives": str(path), "negative_examples": len(negatives)}
+    return replace(data, train=data.train + negatives, paths=[*data.paths, Path(path)], info=info)
