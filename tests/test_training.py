@@ -230,26 +230,26 @@ def test_quiet_keeps_stderr_to_warnings_and_train_log_whole(tiny_base, tmp_path)
 
 
 def test_negatives_join_the_classifiers_training_only_and_are_recorded(tiny_base, tmp_path):
-    """classifier.negatives: paragraphs with no class for the classifier's training side; its
-    validation stays the annotated articles; metrics.json counts them, the manifest hashes the file."""
+    """classifier.negatives: paragraphs with no class on the classifier's training side only; a file
+    that cannot be read stops `train` before any training, with one line and nothing written."""
     from fixtures_models import TINY_TRAIN_YAML, slice_exports
-
-    from train.classifier import train_classifier
-    from train.config import load_config
-    from train.dataset import training_data, with_negatives
 
     data = slice_exports(tmp_path / "slice.json", articles=3)
     (tmp_path / "no_class.txt").write_text("市人大常委会任命张明为副市长。\n今年前三季度全市地区生产总值增长5.2%。\n", encoding="utf-8")
+    tiny = TINY_TRAIN_YAML.format(base=tiny_base).replace("tagger:\n", "tagger:\n  max_steps: 1\n")
     config = tmp_path / "train.yaml"
-    tiny = TINY_TRAIN_YAML.format(base=tiny_base).replace("classifier:\n", "classifier:\n  negatives: no_class.txt\n  max_steps: 1\n")
-    config.write_text(tiny, encoding="utf-8")
-    cfg = load_config(config)
-    split = training_data(read_export(data).examples, [data], cfg.split.eval_fraction, cfg.split.seed)
-    more = with_negatives(split, cfg.classifier.negatives)
-    assert more.val == split.val and more.train[: len(split.train)] == split.train and len(more.train) == len(split.train) + 2
-    metrics = train_classifier(split, cfg, tmp_path / "m")
-    assert metrics["data"]["negative_examples"] == 2 and metrics["data"]["validation_examples"] == len(split.val)
-    manifest = json.loads((tmp_path / "m" / "classifier" / "manifest.json").read_text(encoding="utf-8"))
+    config.write_text(tiny.replace("classifier:\n", "classifier:\n  negatives: missing.txt\n  max_steps: 1\n"), encoding="utf-8")
+    out = tmp_path / "m"
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(out)])
+    assert result.exit_code != 0 and "missing.txt: cannot read" in str(result.exception)
+    assert "split by article" in result.output and "tagger: " not in result.output and not out.exists()
+    config.write_text(tiny.replace("classifier:\n", "classifier:\n  negatives: no_class.txt\n  max_steps: 1\n"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    tm, cm = (json.loads((out / kind / "metrics.json").read_text(encoding="utf-8")) for kind in ("tagger", "classifier"))
+    assert cm["data"]["negative_examples"] == 2 and "negative_examples" not in tm["data"]
+    assert cm["data"]["validation_examples"] == tm["data"]["validation_examples"]  # never in validation
+    manifest = json.loads((out / "classifier" / "manifest.json").read_text(encoding="utf-8"))
     assert str(tmp_path / "no_class.txt") in manifest["data"]["files"]
 
 

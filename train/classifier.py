@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from train.config import TrainConfig
-from train.dataset import TrainingData, classifier_dataset, multi_hot, with_negatives
+from train.dataset import TrainingData, classifier_dataset, multi_hot
 from train.errors import InputError
 from train.labelstudio import Example, load_schema
 from train.modeldir import load_model, write_model
@@ -186,12 +186,10 @@ def train_classifier(
     out_dir: Path,
 ) -> dict[str, Any]:
     """Fine-tune the base encoder as a multi-label classifier; write ``out_dir/classifier``."""
-    if not data.val:
+    train, val = data.train, data.val
+    if not val:
         raise InputError("the classifier needs validation paragraphs: give data from at least two articles")
     cfg = config.classifier
-    if cfg.negatives:
-        data = with_negatives(data, cfg.negatives)
-    train, val = data.train, data.val
     base, tokenizer = base_encoder(cfg.base_model)
     classes = list(load_schema().classes)
     _, pos_weight = class_targets(train, classes, cfg.max_pos_weight)

@@ -38,14 +38,14 @@ def skipped_line(data: ExportData) -> str:
 
 
 def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[str, Any]:
-    """Read the exports, split by article, train the tagger then the classifier (or both at once with
-    ``shared_encoder``), publish them as ``out``'s pair.
+    """Read the exports, split by article, add ``classifier.negatives`` to the classifier's side, train
+    the tagger then the classifier (or both at once with ``shared_encoder``), publish them as ``out``'s pair.
 
     Progress goes to the ``train`` loggers (stderr, see train/cli/_app.py) and, for the
     record, to ``train.log`` in the run's dir.
     """
     from train.classifier import train_classifier
-    from train.dataset import training_data
+    from train.dataset import training_data, with_negatives
     from train.joint import train_shared
     from train.tagger import train_tagger
 
@@ -61,6 +61,11 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[
         f"{info['validation_articles']} / {info['validation_examples']} for validation"
     )
     log.info(said[1])
+    negatives = config.classifier.negatives
+    classifier_data = with_negatives(split, negatives) if negatives and not config.shared_encoder else split  # read before any training
+    if classifier_data is not split:
+        said.append(f"classifier: {classifier_data.info['negative_examples']} paragraphs of no class from {negatives}")
+        log.info(said[-1])
     with staged_pair(out) as (stage, run), log_file(stage / "train.log", said):  # both models, or neither: train/modeldir.py
         if config.shared_encoder:
             tagger, classifier = train_shared(split, config, stage)
@@ -69,7 +74,7 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[
         log.info("tagger: %s", tagger["alignment"]["summary"])
         log.info("tagger: validation micro F1 %.3f, macro F1 %.3f", tagger["validation"]["micro"]["f1"], tagger["validation"]["macro"]["f1"])
         if not config.shared_encoder:
-            classifier = train_classifier(split, config, stage)
+            classifier = train_classifier(classifier_data, config, stage)
         log.info(
             "classifier: validation micro F1 %.3f, macro F1 %.3f", classifier["validation"]["micro"]["f1"], classifier["validation"]["macro"]["f1"]
         )
