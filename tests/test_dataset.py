@@ -13,6 +13,8 @@ from train.dataset import (
     char_tags,
     classifier_dataset,
     negative_examples,
+    training_data,
+    with_negatives,
     split_by_article,
     tagger_dataset,
     tagger_features,
@@ -183,3 +185,16 @@ def test_a_negatives_file_without_paragraphs_names_the_file(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(InputError, match="no_class.txt: file is empty"):
         negative_examples(path)
+
+
+def test_negatives_join_the_training_side_only_and_leave_the_split_as_it_was(tmp_path):
+    path = tmp_path / "no_class.txt"
+    path.write_text("市人大常委会任命张明为副市长。\n今年前三季度全市地区生产总值增长5.2%。\n", encoding="utf-8")
+    annotated = [ex(f"第{i}段引进人才", article=f"a{i // 2}", classes=("ATTRACT",)) for i in range(8)]
+    split = training_data(annotated, [tmp_path / "export.json"], 0.25, seed=13)
+    before = list(split.train)
+    got = with_negatives(split, path)
+    assert got.val == split.val and got.train[: len(before)] == before and len(got.train) == len(before) + 2
+    assert split.train == before and split.paths == [tmp_path / "export.json"]  # the tagger's data is untouched
+    assert got.paths == [tmp_path / "export.json", path] and got.info["negative_examples"] == 2
+    assert {e.classes for e in got.train[len(before):]} == {()}

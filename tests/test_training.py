@@ -251,6 +251,7 @@ def test_negatives_join_the_classifiers_training_only_and_are_recorded(tiny_base
     assert cm["data"]["validation_examples"] == tm["data"]["validation_examples"]  # never in validation
     manifest = json.loads((out / "classifier" / "manifest.json").read_text(encoding="utf-8"))
     assert str(tmp_path / "no_class.txt") in manifest["data"]["files"]
+    assert "Plus 2 training paragraphs of no class" in (out / "classifier" / "README.md").read_text(encoding="utf-8")
 
 
 def _saved_head(tagger_dir):

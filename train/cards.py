@@ -160,6 +160,13 @@ def scores_table_md(rows: dict[str, dict[str, Any]], first: str) -> str:
     return "\n".join(lines)
 
 
+def _negatives_line(data: dict[str, Any]) -> str:
+    """The classifier's paragraphs of no class (``classifier.negatives``), when it trained with them."""
+    if not data.get("negative_examples"):
+        return ""
+    return f"\nPlus {data['negative_examples']} training paragraphs of no class from `{project_relative(data['negatives'])}`."
+
+
 def model_card(title: str, what: str, man: dict[str, Any], metrics: dict[str, Any], rows_key: str) -> str:
     """README.md of a model dir: what it is, how it was made, its validation figures."""
     val = metrics["validation"]
@@ -185,7 +192,7 @@ Version `{man['version']}`, trained {man['created_utc']} from `{man['base_model'
 
 Label Studio exports (sha256 `{man['data']['sha256'][:16]}…`): {data['train_examples']} training paragraphs
 from {data['train_articles']} articles, {data['validation_examples']} validation paragraphs from
-{data['validation_articles']} other articles (split by article, seed {man['config']['split']['seed']}).
+{data['validation_articles']} other articles (split by article, seed {man['config']['split']['seed']}).{_negatives_line(data)}
 
 ## Validation figures
 

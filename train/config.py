@@ -78,8 +78,8 @@ class ClassifierConfig(ModelConfig):
     )
     negatives: str | None = Field(
         None,
-        description="a UTF-8 text file of paragraphs that report no measure, one per line, added to the "
-        "classifier's training paragraphs with no class (never to validation); null: none",
+        description="a text file of paragraphs that report no measure, one per line (read as predict reads an "
+        "article), added to the classifier's training paragraphs with no class, never to validation; null: none",
     )
 
 

@@ -12,7 +12,6 @@ they are loaded (by comparing the weights, so no flag has to be trusted), and
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,8 +27,6 @@ from train.errors import InputError
 from train.labelstudio import Example, load_schema
 from train.runtime import OrderedEvalTrainer, fine_tune, forward_batches
 from train.tagger import Entity, Tagger, TaggerSetup, decode_entities, merge_windows
-
-log = logging.getLogger(__name__)
 
 
 def _linear(module: Any) -> bool:
@@ -172,8 +169,6 @@ def train_shared(data: TrainingData, config: TrainConfig, out_dir: Path) -> tupl
     """Fine-tune one encoder with both heads; write ``out_dir/tagger`` and ``out_dir/classifier``;
     return their metrics. The schedule is the tagger section's; the classifier section gives
     its head's learning rate and the cap on pos_weight."""
-    if config.classifier.negatives:
-        log.warning("classifier.negatives is not used with shared_encoder: the one encoder trains on annotated paragraphs only")
     setup = TaggerSetup.make(data, config)
     tokenizer = setup.tokenizer
     classes = list(load_schema().classes)

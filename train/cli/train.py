@@ -66,6 +66,8 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[
     if classifier_data is not split:
         said.append(f"classifier: {classifier_data.info['negative_examples']} paragraphs of no class from {negatives}")
         log.info(said[-1])
+    elif negatives:
+        log.warning("classifier.negatives is not used with shared_encoder: the one encoder trains on annotated paragraphs only")
     with staged_pair(out) as (stage, run), log_file(stage / "train.log", said):  # both models, or neither: train/modeldir.py
         if config.shared_encoder:
             tagger, classifier = train_shared(split, config, stage)
