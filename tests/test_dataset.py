@@ -13,11 +13,11 @@ from train.dataset import (
     char_tags,
     classifier_dataset,
     negative_examples,
-    training_data,
-    with_negatives,
     split_by_article,
     tagger_dataset,
     tagger_features,
+    training_data,
+    with_negatives,
 )
 from train.errors import InputError
 from train.labelstudio import Example, Span, load_schema

@@ -228,7 +228,6 @@ def test_quiet_keeps_stderr_to_warnings_and_train_log_whole(tiny_base, tmp_path)
     assert "tagger: epoch 1/1" in log and "classifier: epoch 1/1" in log and "split by article" in log
 
 
-
 def test_negatives_join_the_classifiers_training_only_and_are_recorded(tiny_base, tmp_path):
     """classifier.negatives: paragraphs with no class on the classifier's training side only; a file
     that cannot be read stops `train` before any training, with one line and nothing written."""

@@ -61,13 +61,13 @@ def train_models(config: TrainConfig, paths: Sequence[Path], out: Path) -> dict[
         f"{info['validation_articles']} / {info['validation_examples']} for validation"
     )
     log.info(said[1])
-    negatives = config.classifier.negatives
-    classifier_data = with_negatives(split, negatives) if negatives and not config.shared_encoder else split  # read before any training
-    if classifier_data is not split:
+    negatives, classifier_data = config.classifier.negatives, split
+    if negatives and config.shared_encoder:
+        log.warning("classifier.negatives is not used with shared_encoder: the one encoder trains on annotated paragraphs only")
+    elif negatives:
+        classifier_data = with_negatives(split, negatives)  # read before any training: a bad file costs nothing
         said.append(f"classifier: {classifier_data.info['negative_examples']} paragraphs of no class from {negatives}")
         log.info(said[-1])
-    elif negatives:
-        log.warning("classifier.negatives is not used with shared_encoder: the one encoder trains on annotated paragraphs only")
     with staged_pair(out) as (stage, run), log_file(stage / "train.log", said):  # both models, or neither: train/modeldir.py
         if config.shared_encoder:
             tagger, classifier = train_shared(split, config, stage)
