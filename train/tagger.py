@@ -18,8 +18,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from seqeval.metrics import classification_report
-from seqeval.scheme import IOB2
 from transformers import (
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
@@ -257,6 +255,9 @@ def _scores(d: dict[str, Any]) -> dict[str, Any]:
 
 def entity_report(gold: Sequence[Example], predicted: Sequence[Sequence[Entity]], labels: Sequence[str] | None = None) -> dict[str, Any]:
     """seqeval strict IOB2 over characters: P/R/F1 per type, micro and macro averages."""
+    from seqeval.metrics import classification_report  # here, not at the top: it imports scikit-learn (1.5 s)
+    from seqeval.scheme import IOB2
+
     labels = list(labels or load_schema().span_labels)
     y_true = [char_bio(ex.text, ex.spans) for ex in gold]
     y_pred = [char_bio(ex.text, [Span(e.start, e.end, e.label) for e in ents]) for ex, ents in zip(gold, predicted)]
