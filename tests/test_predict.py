@@ -253,7 +253,8 @@ def test_int8_precision_quantizes_the_square_and_widening_linear_layers_and_keep
         layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, DynamicLinear))]
         narrowing = [m for m in layers if m.out_features < m.in_features]
         assert narrowing and not any(isinstance(m, DynamicLinear) for m in narrowing)
-        assert all(isinstance(m, DynamicLinear) for m in layers if m.out_features >= m.in_features)
+        quantized = [m for m in layers if m.out_features >= m.in_features]
+        assert all(isinstance(m, DynamicLinear) and m.weight().qscheme() == torch.per_channel_affine for m in quantized)
     full = _records(_predict(models, seed_articles, tmp_path / "fp32.jsonl"))
     quant = _records(_predict(q, seed_articles, tmp_path / "int8.jsonl"))
     ents = lambda recs: {(r["id"], e["start"], e["end"], e["label"]) for r in recs for e in r["entities"]}  # noqa: E731

@@ -130,15 +130,13 @@ def save_fp16(model, out: Path, architectures: Sequence[str] | None = None) -> N
 
 
 def int8_linear(model: torch.nn.Module) -> torch.nn.Module:
-    """The model with its square and widening Linear layers dynamically quantized to int8, for CPU inference.
+    """The model with its square and widening Linear layers dynamically quantized to int8, for CPU.
 
-    PyTorch's dynamic quantization: weights int8 per output channel, activations quantized
-    per batch. Layers that narrow their input stay in fp32: the feed-forward down-projection
-    reads GELU outputs whose few outlier channels set the whole batch's activation scale, and
-    quantizing it too cost the e5 tagger 0.04-0.06 entity F1 on real text; without it the
-    loss was 0.007 or less, for two thirds of the matrix products (docs/experiments.md). The
-    heads narrow too, and are cheap. The API is deprecated in favour of torchao; its warning
-    is not the user's to act on.
+    Weights are quantized per channel. Layers that narrow their input stay fp32: the
+    feed-forward down-projection reads GELU outputs whose outlier channels set the batch's
+    one activation scale, and quantizing it cost real-text F1 (docs/experiments.md). Heads
+    with fewer labels than the hidden size narrow too. The API is deprecated in favour of
+    torchao; its warning is not the user's to act on.
     """
     import warnings
 
@@ -151,7 +149,7 @@ def int8_linear(model: torch.nn.Module) -> torch.nn.Module:
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model, chosen, dtype=torch.qint8)
+        return quantize_dynamic(model, chosen)
 
 
 def load_tokenizer(base: str):

@@ -255,7 +255,7 @@ def _scores(d: dict[str, Any]) -> dict[str, Any]:
 
 def entity_report(gold: Sequence[Example], predicted: Sequence[Sequence[Entity]], labels: Sequence[str] | None = None) -> dict[str, Any]:
     """seqeval strict IOB2 over characters: P/R/F1 per type, micro and macro averages."""
-    from seqeval.metrics import classification_report  # here, not at the top: it imports scikit-learn (1.5 s)
+    from seqeval.metrics import classification_report  # here, not at the top: it imports scikit-learn (1.2 s of predict's start)
     from seqeval.scheme import IOB2
 
     labels = list(labels or load_schema().span_labels)
